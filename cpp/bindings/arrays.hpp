@@ -1,0 +1,81 @@
+// Checked views of numpy arrays for the binding layer. Nothing is converted
+// silently: a wrong dtype, layout or shape raises with a message that says what
+// to do (the Python layer converts where conversion is policy).
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "vecpress/types.hpp"
+
+namespace vecpress {
+namespace bind {
+
+namespace py = pybind11;
+
+template <class T> const char* dtype_name();
+template <> inline const char* dtype_name<float>() { return "float32"; }
+template <> inline const char* dtype_name<uint8_t>() { return "uint8"; }
+template <> inline const char* dtype_name<int64_t>() { return "int64"; }
+template <> inline const char* dtype_name<int32_t>() { return "int32"; }
+
+template <class T>
+struct Matrix {
+  const T* ptr;
+  int64_t rows;
+  int64_t cols;
+};
+
+// A 2-D, C-contiguous array of exactly dtype T; cols checked when expect_cols >= 0.
+template <class T>
+Matrix<T> matrix(const py::array& a, const char* name, int64_t expect_cols = -1) {
+  if (!py::dtype::of<T>().is(a.dtype()))
+    throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
+                         std::string(py::str(a.dtype())) + "; convert with .astype(np." +
+                         dtype_name<T>() + ")");
+  if (a.ndim() != 2)
+    throw py::value_error(std::string(name) + " must be a 2-D array, got " +
+                          std::to_string(a.ndim()) + " dimensions");
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) +
+                          " must be C-contiguous; pass np.ascontiguousarray(" + name + ")");
+  if (expect_cols >= 0 && a.shape(1) != expect_cols)
+    throw py::value_error(std::string(name) + " must have " + std::to_string(expect_cols) +
+                          " columns, got " + std::to_string(a.shape(1)));
+  return {static_cast<const T*>(a.data()), int64_t(a.shape(0)), int64_t(a.shape(1))};
+}
+
+// A 1-D contiguous array of dtype T (length checked when expect_len >= 0).
+template <class T>
+std::pair<const T*, int64_t> vector(const py::array& a, const char* name, int64_t expect_len = -1) {
+  if (!py::dtype::of<T>().is(a.dtype()))
+    throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
+                         std::string(py::str(a.dtype())));
+  if (a.ndim() != 1 || !(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + " must be a contiguous 1-D array");
+  if (expect_len >= 0 && a.shape(0) != expect_len)
+    throw py::value_error(std::string(name) + " must have length " + std::to_string(expect_len) +
+                          ", got " + std::to_string(a.shape(0)));
+  return {static_cast<const T*>(a.data()), int64_t(a.shape(0))};
+}
+
+template <class T>
+py::array_t<T> empty(std::initializer_list<int64_t> shape) {
+  std::vector<py::ssize_t> s(shape.begin(), shape.end());
+  return py::array_t<T>(s);
+}
+
+inline Metric metric_from(int m) {
+  if (m < 0 || m > 2) throw py::value_error("metric must be 0 (ip), 1 (l2) or 2 (cosine)");
+  return Metric(m);
+}
+
+inline void check_k(int k) {
+  if (k < 0) throw py::value_error("k must be non-negative");
+}
+
+}  // namespace bind
+}  // namespace vecpress

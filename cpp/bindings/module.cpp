@@ -1,0 +1,20 @@
+// The _core extension: one module, one bind_* function per kernel family.
+#include <pybind11/pybind11.h>
+
+#include "vecpress/types.hpp"
+
+namespace py = pybind11;
+
+namespace vecpress {
+namespace bind {
+void bind_runtime(py::module_& m);
+void bind_search(py::module_& m);
+}  // namespace bind
+}  // namespace vecpress
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "vecpress native kernels (C++). Use the vecpress package, not this module.";
+  py::register_exception<vecpress::Error>(m, "KernelError", PyExc_ValueError);
+  vecpress::bind::bind_runtime(m);
+  vecpress::bind::bind_search(m);
+}

@@ -1,0 +1,69 @@
+// PRIVATE: the task split every scan kernel shares. Work is cut into
+// (query block x base slice) tasks. Query blocks alone are used when there are
+// enough of them to keep the threads busy; otherwise (small batches, batch 1)
+// the base is sliced too and each slice's top-k lists are merged at the end.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "vecpress/parallel.hpp"
+#include "vecpress/topk.hpp"
+
+namespace vecpress {
+namespace detail {
+
+// Pushes a block of scores row[0:n] (ids id0 + j) into a heap, rejecting most
+// with one compare against the current threshold.
+template <class T, class Cmp>
+inline void push_block(TopK<T, Cmp>& h, const T* row, int64_t n, idx_t id0) {
+  T thr = h.threshold();
+  for (int64_t j = 0; j < n; ++j) {
+    // strictly worse than the threshold: reject; ties go through push() for id order
+    if (h.full() && Cmp::better(thr, idx_t(-1), row[j], idx_t(-1))) continue;
+    h.push(row[j], id0 + j);
+    thr = h.threshold();
+  }
+}
+
+// range(q0, nqb, x0, x1, vals, ids) must write the sorted top-k (nqb, k) of
+// queries [q0, q0 + nqb) over base rows [x0, x1) into vals/ids.
+template <class T, class Cmp, class Range>
+void blocked_topk(int64_t nq, int64_t n, int64_t qblock, int64_t min_slice, int k, T* out_vals,
+                  idx_t* out_ids, int nthreads, const Range& range) {
+  if (nq == 0 || k == 0) return;
+  if (nthreads <= 0) nthreads = default_threads();
+  int64_t nqblocks = (nq + qblock - 1) / qblock;
+  int64_t nslices = 1;
+  if (nqblocks < 2 * int64_t(nthreads)) {
+    nslices = std::max<int64_t>(1, (2 * nthreads + nqblocks - 1) / nqblocks);
+    nslices = std::min<int64_t>(nslices, std::max<int64_t>(1, n / std::max<int64_t>(1, min_slice)));
+  }
+  if (nslices == 1) {
+    parallel_for(nqblocks, nthreads, [&](int64_t t) {
+      int64_t q0 = t * qblock, nqb = std::min(qblock, nq - q0);
+      range(q0, nqb, int64_t(0), n, out_vals + q0 * k, out_ids + q0 * k);
+    });
+    return;
+  }
+  int64_t slice = (n + nslices - 1) / nslices;
+  // Partial lists laid out (nq, nslices, k) so a query's lists merge together.
+  std::vector<T> pv(nq * nslices * k);
+  std::vector<idx_t> pi(nq * nslices * k);
+  parallel_for(nqblocks * nslices, nthreads, [&](int64_t t) {
+    int64_t b = t / nslices, s = t % nslices;
+    int64_t q0 = b * qblock, nqb = std::min(qblock, nq - q0);
+    int64_t x0 = std::min(n, s * slice), x1 = std::min(n, x0 + slice);
+    std::vector<T> v(nqb * k);
+    std::vector<idx_t> id(nqb * k);
+    range(q0, nqb, x0, x1, v.data(), id.data());
+    for (int64_t i = 0; i < nqb; ++i) {
+      std::copy(v.begin() + i * k, v.begin() + (i + 1) * k, pv.begin() + ((q0 + i) * nslices + s) * k);
+      std::copy(id.begin() + i * k, id.begin() + (i + 1) * k, pi.begin() + ((q0 + i) * nslices + s) * k);
+    }
+  });
+  topk_merge<T, Cmp>(pv.data(), pi.data(), nq, int(nslices), k, out_vals, out_ids);
+}
+
+}  // namespace detail
+}  // namespace vecpress

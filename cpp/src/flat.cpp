@@ -1,0 +1,159 @@
+// Blocked exact search. Work is split into tasks of (query block x base
+// slice): a query block is scored against base blocks that stay in L2, and a
+// per-query heap rejects most scores with one compare. When there are fewer
+// query blocks than threads (small batches) the base is sliced too and the
+// per-slice top-k lists are merged, so batch-1 search still uses every core.
+#include "vecpress/flat.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "blocked_topk.hpp"
+#include "dispatch.hpp"
+#include "vecpress/parallel.hpp"
+#include "vecpress/topk.hpp"
+
+namespace vecpress {
+namespace {
+
+constexpr int64_t kQueryBlock = 128;  // queries scored together (their rows stay in L2)
+constexpr int64_t kBaseBlock = 64;    // base rows per inner block (~96 KB at d=384)
+
+// Turns raw inner products of a (nqb, nxb) block into the metric's scores.
+// qn / xn hold squared norms of the prefix (L2) or inverse norms (Cosine).
+inline float finish(Metric m, float ip, float qn, float xn) {
+  switch (m) {
+    case Metric::IP: return ip;
+    case Metric::L2: return std::max(0.0f, qn + xn - 2.0f * ip);
+    case Metric::Cosine: return ip * qn * xn;
+  }
+  return ip;
+}
+
+inline float norm_term(Metric m, float sq) {
+  if (m == Metric::Cosine) return sq > 0 ? 1.0f / std::sqrt(sq) : 0.0f;
+  return sq;
+}
+
+template <class Cmp>
+void search_range(const detail::DotFns& f, const float* x, int64_t x0, int64_t x1,
+                  int64_t x_stride, const float* q, int64_t nqb, int64_t q_stride, int64_t d,
+                  Metric metric, int k, float* vals, idx_t* ids) {
+  std::vector<float> buf(kQueryBlock * kBaseBlock);
+  std::vector<float> qn(nqb), xn(kBaseBlock);
+  for (int64_t i = 0; i < nqb; ++i)
+    qn[i] = norm_term(metric, f.dot(q + i * q_stride, q + i * q_stride, d));
+  std::vector<TopK<float, Cmp>> heaps;
+  heaps.reserve(nqb);
+  for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k);
+  for (int64_t j0 = x0; j0 < x1; j0 += kBaseBlock) {
+    int64_t nxb = std::min(kBaseBlock, x1 - j0);
+    const float* xb = x + j0 * x_stride;
+    if (metric != Metric::IP)
+      for (int64_t j = 0; j < nxb; ++j)
+        xn[j] = norm_term(metric, f.dot(xb + j * x_stride, xb + j * x_stride, d));
+    f.ip_block(q, q_stride, nqb, xb, x_stride, nxb, d, buf.data(), kBaseBlock);
+    for (int64_t i = 0; i < nqb; ++i) {
+      float* row = buf.data() + i * kBaseBlock;
+      if (metric != Metric::IP)
+        for (int64_t j = 0; j < nxb; ++j) row[j] = finish(metric, row[j], qn[i], xn[j]);
+      detail::push_block(heaps[i], row, nxb, j0);
+    }
+  }
+  for (auto& h : heaps) h.finalize();
+}
+
+template <class Cmp>
+void flat_search_impl(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
+                      int64_t q_stride, int64_t d, Metric metric, int k, float* out_scores,
+                      idx_t* out_ids, int nthreads) {
+  const detail::DotFns& f = detail::dot_fns();
+  detail::blocked_topk<float, Cmp>(
+      nq, n, kQueryBlock, 4 * kBaseBlock, k, out_scores, out_ids, nthreads,
+      [&](int64_t q0, int64_t nqb, int64_t x0, int64_t x1, float* v, idx_t* id) {
+        search_range<Cmp>(f, x, x0, x1, x_stride, q + q0 * q_stride, nqb, q_stride, d, metric, k, v, id);
+      });
+}
+
+void check_common(int64_t n, int64_t x_stride, int64_t nq, int64_t q_stride, int64_t d, int k) {
+  VP_CHECK(n >= 0 && nq >= 0, "negative sizes");
+  VP_CHECK(d > 0, "the number of dimensions to score must be positive");
+  VP_CHECK(d <= x_stride, "prefix length exceeds the base vectors' dimension");
+  VP_CHECK(d <= q_stride, "prefix length exceeds the queries' dimension");
+  VP_CHECK(k >= 0, "k must be non-negative");
+}
+
+}  // namespace
+
+void flat_search(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
+                 int64_t q_stride, int64_t d, Metric metric, int k, float* out_scores,
+                 idx_t* out_ids, int nthreads) {
+  check_common(n, x_stride, nq, q_stride, d, k);
+  if (nq == 0 || k == 0) return;
+  if (metric_larger_is_better(metric))
+    flat_search_impl<Larger>(x, n, x_stride, q, nq, q_stride, d, metric, k, out_scores, out_ids, nthreads);
+  else
+    flat_search_impl<Smaller>(x, n, x_stride, q, nq, q_stride, d, metric, k, out_scores, out_ids, nthreads);
+}
+
+template <class Cmp>
+static void rerank_impl(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
+                        int64_t q_stride, int64_t d, Metric metric, const idx_t* cand,
+                        int64_t nc, int k, float* out_scores, idx_t* out_ids, int nthreads) {
+  const detail::DotFns& f = detail::dot_fns();
+  int64_t per_task = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, nc));
+  int64_t ntasks = (nq + per_task - 1) / per_task;
+  parallel_for(ntasks, nthreads, [&](int64_t t) {
+    for (int64_t i = t * per_task; i < std::min(nq, (t + 1) * per_task); ++i) {
+      const float* qi = q + i * q_stride;
+      float qn = metric == Metric::Cosine ? norm_term(metric, f.dot(qi, qi, d)) : 0.0f;
+      TopK<float, Cmp> h(out_scores + i * k, out_ids + i * k, k);
+      for (int64_t c = 0; c < nc; ++c) {
+        idx_t j = cand[i * nc + c];
+        if (j < 0) continue;
+        VP_CHECK(j < n, "candidate id out of range");
+        const float* xj = x + j * x_stride;
+        float s;
+        if (metric == Metric::L2) {
+          s = f.l2sq(qi, xj, d);
+        } else {
+          s = f.dot(qi, xj, d);
+          if (metric == Metric::Cosine) s *= qn * norm_term(metric, f.dot(xj, xj, d));
+        }
+        h.push(s, j);
+      }
+      h.finalize();
+    }
+  });
+}
+
+void rerank_exact(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
+                  int64_t q_stride, int64_t d, Metric metric, const idx_t* cand, int64_t nc,
+                  int k, float* out_scores, idx_t* out_ids, int nthreads) {
+  check_common(n, x_stride, nq, q_stride, d, k);
+  VP_CHECK(nc >= 0, "negative candidate count");
+  if (nq == 0 || k == 0) return;
+  if (metric_larger_is_better(metric))
+    rerank_impl<Larger>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k, out_scores, out_ids, nthreads);
+  else
+    rerank_impl<Smaller>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k, out_scores, out_ids, nthreads);
+}
+
+void pairwise_scores(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
+                     int64_t q_stride, int64_t d, Metric metric, float* out, int nthreads) {
+  check_common(n, x_stride, nq, q_stride, d, 0);
+  const detail::DotFns& f = detail::dot_fns();
+  parallel_for(nq, nthreads, [&](int64_t i) {
+    const float* qi = q + i * q_stride;
+    float qn = norm_term(metric, f.dot(qi, qi, d));
+    f.ip_block(qi, q_stride, 1, x, x_stride, n, d, out + i * n, n);
+    if (metric != Metric::IP)
+      for (int64_t j = 0; j < n; ++j) {
+        const float* xj = x + j * x_stride;
+        out[i * n + j] = finish(metric, out[i * n + j], qn, norm_term(metric, f.dot(xj, xj, d)));
+      }
+  });
+}
+
+}  // namespace vecpress
