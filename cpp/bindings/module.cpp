@@ -9,6 +9,7 @@ namespace vecpress {
 namespace bind {
 void bind_runtime(py::module_& m);
 void bind_search(py::module_& m);
+void bind_kmeans(py::module_& m);
 }  // namespace bind
 }  // namespace vecpress
 
@@ -17,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<vecpress::Error>(m, "KernelError", PyExc_ValueError);
   vecpress::bind::bind_runtime(m);
   vecpress::bind::bind_search(m);
+  vecpress::bind::bind_kmeans(m);
 }

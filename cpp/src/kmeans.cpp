@@ -1,0 +1,130 @@
+// Lloyd iterations; the assignment step is an exact L2 top-1 search of the
+// rows against the centroids, so it runs on the blocked GEMM kernel.
+#include "vecpress/kmeans.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "vecpress/flat.hpp"
+#include "vecpress/parallel.hpp"
+
+namespace vecpress {
+
+void kmeans_assign(const float* x, int64_t n, int64_t d, const float* centroids, int64_t k,
+                   idx_t* assign, float* dist, int nthreads) {
+  std::vector<float> tmp(dist ? 0 : n);
+  flat_search(centroids, k, d, x, n, d, d, Metric::L2, 1, dist ? dist : tmp.data(), assign,
+              nthreads);
+}
+
+namespace {
+
+void seed_random(const float* x, int64_t n, int64_t d, int64_t k, std::mt19937_64& rng,
+                 float* c) {
+  // k distinct rows: a partial Fisher-Yates shuffle of the row numbers.
+  std::vector<int64_t> perm(n);
+  std::iota(perm.begin(), perm.end(), 0);
+  for (int64_t i = 0; i < k; ++i) {
+    std::uniform_int_distribution<int64_t> u(i, n - 1);
+    std::swap(perm[i], perm[u(rng)]);
+    std::memcpy(c + i * d, x + perm[i] * d, sizeof(float) * d);
+  }
+}
+
+void seed_kmeanspp(const float* x, int64_t n, int64_t d, int64_t k, std::mt19937_64& rng,
+                   float* c, int nthreads) {
+  std::uniform_int_distribution<int64_t> u(0, n - 1);
+  std::memcpy(c, x + u(rng) * d, sizeof(float) * d);
+  std::vector<float> best(n), dist(n);
+  std::vector<idx_t> a(n);
+  kmeans_assign(x, n, d, c, 1, a.data(), best.data(), nthreads);
+  for (int64_t i = 1; i < k; ++i) {
+    double total = 0;
+    for (int64_t j = 0; j < n; ++j) total += best[j];
+    std::uniform_real_distribution<double> ur(0.0, total);
+    double r = ur(rng), acc = 0;
+    int64_t pick = n - 1;
+    for (int64_t j = 0; j < n; ++j) {
+      acc += best[j];
+      if (acc >= r) { pick = j; break; }
+    }
+    std::memcpy(c + i * d, x + pick * d, sizeof(float) * d);
+    kmeans_assign(x, n, d, c + i * d, 1, a.data(), dist.data(), nthreads);
+    for (int64_t j = 0; j < n; ++j) best[j] = std::min(best[j], dist[j]);
+  }
+}
+
+}  // namespace
+
+float kmeans_train(const float* x_in, int64_t n_in, int64_t d, int64_t k,
+                   const KMeansParams& p, float* centroids) {
+  VP_CHECK(d > 0 && k > 0, "k-means needs d > 0 and k > 0");
+  VP_CHECK(n_in >= k, "k-means needs at least as many training vectors as centroids (n >= k)");
+  std::mt19937_64 rng(p.seed);
+  // Seeded subsample when the training set is much larger than needed.
+  std::vector<float> sub;
+  const float* x = x_in;
+  int64_t n = n_in;
+  if (p.max_points_per_centroid > 0 && n_in > k * p.max_points_per_centroid) {
+    n = k * p.max_points_per_centroid;
+    std::vector<int64_t> perm(n_in);
+    std::iota(perm.begin(), perm.end(), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      std::uniform_int_distribution<int64_t> u(i, n_in - 1);
+      std::swap(perm[i], perm[u(rng)]);
+    }
+    std::sort(perm.begin(), perm.begin() + n);  // sequential reads
+    sub.resize(n * d);
+    for (int64_t i = 0; i < n; ++i) std::memcpy(&sub[i * d], x_in + perm[i] * d, sizeof(float) * d);
+    x = sub.data();
+  }
+  if (p.kmeanspp)
+    seed_kmeanspp(x, n, d, k, rng, centroids, p.nthreads);
+  else
+    seed_random(x, n, d, k, rng, centroids);
+
+  std::vector<idx_t> assign(n);
+  std::vector<float> dist(n);
+  std::vector<double> sums(k * d);
+  std::vector<int64_t> counts(k);
+  float mse = 0;
+  for (int it = 0; it < std::max(1, p.niter); ++it) {
+    kmeans_assign(x, n, d, centroids, k, assign.data(), dist.data(), p.nthreads);
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) total += dist[i];
+    mse = float(total / double(n));
+    std::fill(sums.begin(), sums.end(), 0.0);
+    std::fill(counts.begin(), counts.end(), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t c = assign[i];
+      counts[c]++;
+      const float* xi = x + i * d;
+      double* s = &sums[c * d];
+      for (int64_t j = 0; j < d; ++j) s[j] += xi[j];
+    }
+    for (int64_t c = 0; c < k; ++c)
+      if (counts[c] > 0)
+        for (int64_t j = 0; j < d; ++j) centroids[c * d + j] = float(sums[c * d + j] / double(counts[c]));
+    // Empty clusters: take a copy of the largest cluster's centroid, nudge the
+    // two apart symmetrically and split its count, so both get points next time.
+    for (int64_t c = 0; c < k; ++c) {
+      if (counts[c] != 0) continue;
+      int64_t big = int64_t(std::max_element(counts.begin(), counts.end()) - counts.begin());
+      constexpr float eps = 1.0f / 1024.0f;
+      for (int64_t j = 0; j < d; ++j) {
+        float v = centroids[big * d + j];
+        float s = (j % 2 == 0) ? 1.0f : -1.0f;
+        centroids[c * d + j] = v * (1 + s * eps);
+        centroids[big * d + j] = v * (1 - s * eps);
+      }
+      counts[c] = counts[big] / 2;
+      counts[big] -= counts[c];
+    }
+  }
+  return mse;
+}
+
+}  // namespace vecpress
