@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "vecpress/simd.hpp"
+#include "vecpress/types.hpp"
 
 namespace vecpress {
 namespace detail {
@@ -23,11 +24,36 @@ struct HammingFns {
                         int64_t nwords, int32_t* out, int64_t ldo);
 };
 
+// Small-dimension nearest centroid (PQ encode, k-means assignment for small d).
+struct PqFns {
+  // For rows i < n of x (stride ldx, first dsub floats read): the nearest of ksub centroids
+  // given transposed as cT (dsub, ksub). assign[i] (lowest index on ties), dist[i] (may be null).
+  // Distances are sum_j (x_j - c_j)^2 accumulated in dimension order, no FMA, so every level
+  // computes bit-identical values.
+  void (*nearest)(const float* x, int64_t n, int64_t ldx, const float* cT, int64_t dsub,
+                  int64_t ksub, idx_t* assign, float* dist);
+};
+
+struct AdcFns {
+  // 8 queries at once over 8-bit codes. itab (M, 256, 8): itab[m][c][q] = table of query q.
+  // out (nx, 8): out[j][q] = ((0 + (t0 + t1)) + (t2 + t3)) + ... over m in pairs (last alone
+  // when M is odd), t_m = itab[m][codes[j * M + m]][q]; the same order at every level.
+  void (*scan_u8_q8)(const float* itab, int64_t M, const uint8_t* codes, int64_t nx, float* out);
+  // One fast-scan block (32 vectors, fastscan.hpp layout, Mp even) against nq quantized LUTs
+  // (nq, Mp, 16): scores (nq, 32) uint16 sums; mask[i] bit v set when scores[i][v] <= thr[i].
+  void (*fastscan_block)(const uint8_t* block, int64_t Mp, const uint8_t* luts, int64_t nq,
+                         const uint16_t* thr, uint16_t* scores, uint32_t* mask);
+};
+
 extern const DotFns dot_scalar;
 extern const HammingFns hamming_scalar;
+extern const PqFns pq_scalar;
+extern const AdcFns adc_scalar;
 #ifdef VECPRESS_HAVE_AVX2
 extern const DotFns dot_avx2;
 extern const HammingFns hamming_avx2;
+extern const PqFns pq_avx2;
+extern const AdcFns adc_avx2;
 #endif
 
 // Fallback chain AVX512 -> AVX2 -> Scalar: a family may leave out a level.
@@ -51,6 +77,22 @@ inline const HammingFns& hamming_fns() {
   return pick(hamming_scalar, &hamming_avx2);
 #else
   return pick<HammingFns>(hamming_scalar, nullptr);
+#endif
+}
+
+inline const PqFns& pq_fns() {
+#ifdef VECPRESS_HAVE_AVX2
+  return pick(pq_scalar, &pq_avx2);
+#else
+  return pick<PqFns>(pq_scalar, nullptr);
+#endif
+}
+
+inline const AdcFns& adc_fns() {
+#ifdef VECPRESS_HAVE_AVX2
+  return pick(adc_scalar, &adc_avx2);
+#else
+  return pick<AdcFns>(adc_scalar, nullptr);
 #endif
 }
 

@@ -1,5 +1,6 @@
 // Lloyd iterations; the assignment step is an exact L2 top-1 search of the
-// rows against the centroids, so it runs on the blocked GEMM kernel.
+// rows against the centroids: the blocked GEMM kernel for large d, the
+// small-d nearest-centroid kernel (shared with PQ encoding) for small d.
 #include "vecpress/kmeans.hpp"
 
 #include <algorithm>
@@ -8,13 +9,31 @@
 #include <random>
 #include <vector>
 
+#include "dispatch.hpp"
 #include "vecpress/flat.hpp"
 #include "vecpress/parallel.hpp"
 
 namespace vecpress {
 
+// Up to this many dimensions the assignment step uses the small-d kernel.
+constexpr int64_t kSmallDim = 32;
+
 void kmeans_assign(const float* x, int64_t n, int64_t d, const float* centroids, int64_t k,
                    idx_t* assign, float* dist, int nthreads) {
+  if (d <= kSmallDim) {
+    // Small d (PQ sub-spaces): a GEMM has too little depth to pay off; score
+    // the transposed centroids directly, 8-32 per register pass.
+    std::vector<float> cT(d * k);
+    for (int64_t c = 0; c < k; ++c)
+      for (int64_t j = 0; j < d; ++j) cT[j * k + c] = centroids[c * d + j];
+    const auto& fns = detail::pq_fns();
+    constexpr int64_t kRows = 2048;
+    parallel_for((n + kRows - 1) / kRows, nthreads, [&](int64_t b) {
+      int64_t i0 = b * kRows, nb = std::min(kRows, n - i0);
+      fns.nearest(x + i0 * d, nb, d, cT.data(), d, k, assign + i0, dist ? dist + i0 : nullptr);
+    });
+    return;
+  }
   std::vector<float> tmp(dist ? 0 : n);
   flat_search(centroids, k, d, x, n, d, d, Metric::L2, 1, dist ? dist : tmp.data(), assign,
               nthreads);
