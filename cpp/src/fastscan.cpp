@@ -16,7 +16,9 @@
 namespace vecpress {
 namespace {
 
-constexpr int64_t kQueryBlock = 8;  // 8 queries' LUTs (8 * Mp * 16 bytes) stay in L1
+constexpr int64_t kQueryBlock = 8;
+// Largest quantized entry: 7 bits, so the kernels may add two lookups in uint8.
+constexpr int64_t kLutMax = 127;  // 8 queries' LUTs (8 * Mp * 16 bytes) stay in L1
 
 // Byte and nibble shift of (vector i of its block, sub-quantizer m) in a block.
 inline int64_t nibble_byte(int64_t i, int64_t m) { return (m / 2) * 32 + (m & 1) * 16 + (i & 15); }
@@ -55,7 +57,7 @@ void pq4_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes) {
 void fastscan_quantize_luts(const float* tables, int64_t nq, int64_t M, bool largest,
                             uint8_t* luts) {
   const int64_t Mp = fastscan_mpad(M);
-  const float qmax = float(std::min<int64_t>(255, 65535 / Mp));
+  const float qmax = float(std::min<int64_t>(kLutMax, 65535 / Mp));
   std::memset(luts, 0, size_t(nq * Mp * 16));
   const float sign = largest ? -1.0f : 1.0f;  // quantized: smaller is better
   for (int64_t i = 0; i < nq; ++i) {

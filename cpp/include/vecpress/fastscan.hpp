@@ -34,7 +34,9 @@ void pq4_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes);
 // smaller quantized sum is better for both metrics: per sub-quantizer the
 // entries are shifted by their best value (min for L2, max for IP, negated)
 // and all are scaled by one factor per query so that the largest span maps to
-// qmax = min(255, 65535 / Mp) (the uint16 accumulators cannot overflow).
+// qmax = min(127, 65535 / Mp): entries use 7 of their 8 bits so two lookups
+// can be added in uint8 before widening, and the uint16 sums cannot overflow.
+// The candidates are re-scored exactly, so the lost bit costs little recall.
 void fastscan_quantize_luts(const float* tables, int64_t nq, int64_t M, bool largest,
                             uint8_t* luts);
 
