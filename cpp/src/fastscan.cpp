@@ -16,9 +16,9 @@
 namespace vecpress {
 namespace {
 
-constexpr int64_t kQueryBlock = 8;
+constexpr int64_t kQueryBlock = 8;  // 8 queries' LUTs (8 * Mp * 16 bytes) stay in L1
 // Largest quantized entry: 7 bits, so the kernels may add two lookups in uint8.
-constexpr int64_t kLutMax = 127;  // 8 queries' LUTs (8 * Mp * 16 bytes) stay in L1
+constexpr int64_t kLutMax = 127;
 
 // Byte and nibble shift of (vector i of its block, sub-quantizer m) in a block.
 inline int64_t nibble_byte(int64_t i, int64_t m) { return (m / 2) * 32 + (m & 1) * 16 + (i & 15); }
