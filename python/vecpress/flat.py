@@ -48,9 +48,11 @@ class FlatIndex(Index):
 
     @classmethod
     def _from_state(cls, params, arrays):
-        obj = cls(params["dim"], params["metric"], params.get("threads", 0))
+        return cls(params["dim"], params["metric"], params.get("threads", 0))._load_vectors(arrays)
+
+    def _load_vectors(self, arrays):
         x = np.asarray(arrays["vectors"], dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != obj.dim:
+        if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError("vectors array does not match dim")
-        obj._x = GrowableArray.from_array(x)
-        return obj
+        self._x = GrowableArray.from_array(x)
+        return self

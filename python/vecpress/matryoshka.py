@@ -6,7 +6,8 @@ import numpy as np
 from . import _core
 from ._validate import as_f32_matrix, check_k, check_positive_int
 from .errors import NotTrainedError
-from .index import METRIC_CODES, GrowableArray, Index, register
+from .flat import FlatIndex
+from .index import METRIC_CODES, register
 from .metrics import recall_at_k
 from .rotation import PCARotation
 
@@ -23,7 +24,7 @@ def _check_stages(dims, candidates, dim):
 
 
 @register
-class MatryoshkaIndex(Index):
+class MatryoshkaIndex(FlatIndex):
     """Cascade search on prefixes of stored vectors (adaptive retrieval).
 
     Stage 0 scores every vector on its first ``dims[0]`` dimensions and keeps
@@ -48,7 +49,7 @@ class MatryoshkaIndex(Index):
 
     def __init__(self, dim: int, metric: str = "ip", dims=None, candidates=None,
                  rotation: str | None = None, threads: int | None = None):
-        super().__init__(dim, metric, threads)
+        super().__init__(dim, metric, threads)  # FlatIndex: stores the vectors once
         if dims is None:
             dims = (min(128, self.dim), self.dim) if self.dim > 128 else (self.dim,)
         if candidates is None:
@@ -58,7 +59,6 @@ class MatryoshkaIndex(Index):
             raise ValueError(f"rotation must be None or 'pca', got {rotation!r}")
         self.rotation = rotation
         self._rot = PCARotation() if rotation == "pca" else None
-        self._x = GrowableArray((self.dim,), np.float32)
 
     @property
     def is_trained(self) -> bool:
@@ -73,19 +73,13 @@ class MatryoshkaIndex(Index):
             self._rot.fit(x)
         return self
 
-    def bytes_per_vector(self) -> float:
-        return 4.0 * self.dim
-
     @property
-    def vectors(self) -> np.ndarray:
-        """Stored (rotated, normalised for cosine) vectors (n, dim) float32."""
-        return self._x.data
+    def code_bytes(self) -> int:
+        """Bytes per vector the first stage reads (its prefix)."""
+        return 4 * self.dims[0]
 
     def _transform(self, x):
         return self._rot.apply(x) if self._rot is not None else x
-
-    def _add_rows(self, x):
-        self._x.append(x)
 
     def _search_rows(self, q, k, dims=None, candidates=None):
         dims, cands = _check_stages(self.dims if dims is None else dims,
@@ -95,12 +89,6 @@ class MatryoshkaIndex(Index):
         metric = METRIC_CODES[self.metric]  # cosine: the kernel renormalises each prefix
         s, rows = _core.matryoshka_search(self._x.data, q, metric, dims, cands, k, self.threads)
         return self._fix_padding(s, rows)
-
-    def _keep_rows(self, keep):
-        self._x.keep(keep)
-
-    def _stored_rows(self):
-        return len(self._x)
 
     def _state(self):
         arrays = {"vectors": self._x.data}
@@ -116,11 +104,7 @@ class MatryoshkaIndex(Index):
                   params["rotation"], params.get("threads", 0))
         if obj._rot is not None and "rotation" in arrays:
             obj._rot = PCARotation(np.asarray(arrays["rotation"]), np.asarray(arrays["energy"]))
-        x = np.asarray(arrays["vectors"], dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != obj.dim:
-            raise ValueError("vectors array does not match dim")
-        obj._x = GrowableArray.from_array(x)
-        return obj
+        return obj._load_vectors(arrays)
 
 
 def prefix_recall_curve(base, queries, k: int = 10, candidates: int = 100, dims=None,
