@@ -15,6 +15,9 @@ from .flat import FlatIndex
 from .index import Index, load
 from .matryoshka import MatryoshkaIndex, prefix_recall_curve
 from .metrics import ndcg_at_k, recall_at_k
+from .opq import PQRotation
+from .pq_index import PQIndex
+from .quantizers import ProductQuantizer
 from .rotation import PCARotation
 from .runtime import (available_simd_levels, get_num_threads, info, set_num_threads,
                       set_simd_level, simd_level)
@@ -25,7 +28,8 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = _core.VERSION
 
 __all__ = [
-    "BinaryIndex", "FlatIndex", "Index", "MatryoshkaIndex", "PCARotation",
+    "BinaryIndex", "FlatIndex", "Index", "MatryoshkaIndex", "PCARotation", "PQIndex",
+    "PQRotation", "ProductQuantizer",
     "load", "prefix_recall_curve", "recall_at_k", "ndcg_at_k",
     "available_simd_levels", "get_num_threads", "info", "set_num_threads", "set_simd_level",
     "simd_level",
