@@ -65,7 +65,9 @@ def main():
     ap.add_argument("--nq", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--rescore", type=int, default=40, help="fast-scan candidates re-scored exactly")
+    ap.add_argument("--rescore", type=int, default=20, help="fast-scan candidates re-scored exactly")
+    ap.add_argument("--rotations", action="store_true",
+                    help="also train PQIndex 48x8 with rotation None/'pca'/'opq' and report recall@10")
     args = ap.parse_args()
     if not DATA.exists():
         raise SystemExit(f"dataset not found: {DATA}")
@@ -121,6 +123,17 @@ def main():
                             "rescore": args.rescore,
                             "recall10_ours": recall_at(io, gt), "recall10_faiss": recall_at(if_, gt),
                             "code_GBps_ours": packed.nbytes * len(xq) / t_o / 1e9}
+
+    if args.rotations:
+        from vecpress import PQIndex
+        res["rotation_recall10_48x8_l2"] = {}
+        for rot in (None, "pca", "opq"):
+            t = time.perf_counter()
+            idx = PQIndex(384, "l2", M=48, nbits=8, rotation=rot, threads=nt).train(xt)
+            t_train = time.perf_counter() - t
+            idx.add(xb)
+            res["rotation_recall10_48x8_l2"][str(rot)] = {
+                "recall10": recall_at(idx.search(xq, k)[1], gt), "train_s": t_train}
     print(json.dumps(res, indent=2))
 
 

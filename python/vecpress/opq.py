@@ -55,13 +55,13 @@ class PQRotation:
     ----------
     kind : "pca" or "opq"
     M, nbits : the product quantizer the rotation is fitted for
-    opq_iters : alternating iterations for "opq" (default 10)
-    opq_pq_iters : k-means iterations of each inner PQ fit (default 10)
+    opq_iters : alternating iterations for "opq" (default 4)
+    opq_pq_iters : k-means iterations of each inner PQ fit (default 5)
     max_samples : training rows used (seeded subsample; default 20,000)
     """
 
-    def __init__(self, kind: str, M: int, nbits: int = 8, opq_iters: int = 10,
-                 opq_pq_iters: int = 10, max_samples: int = 20_000, seed: int = 1234,
+    def __init__(self, kind: str, M: int, nbits: int = 8, opq_iters: int = 4,
+                 opq_pq_iters: int = 5, max_samples: int = 20_000, seed: int = 1234,
                  threads: int = 0, matrix: np.ndarray | None = None):
         if kind not in ("pca", "opq"):
             raise ValueError(f"rotation must be None, 'pca' or 'opq', got {kind!r}")
