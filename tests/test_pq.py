@@ -134,6 +134,20 @@ def test_adc_scan_u8_matches_numpy_and_scalar(rng, simd_level, M, nq):
             np.testing.assert_array_equal(v, ev.astype(np.float32))
 
 
+@pytest.mark.parametrize("M", [5, 48])
+def test_adc_scores_do_not_depend_on_batch(rng, simd_level, M):
+    # a query alone takes the one-query path, in a batch the 8-query kernel: same bits
+    tables = rng.standard_normal((9, M, 256), dtype=np.float32)
+    codes = rng.integers(0, 256, (531, M), dtype=np.uint8)
+    batch = _core.adc_scan_u8(tables, codes)
+    for i in (0, 3, 8):
+        np.testing.assert_array_equal(_core.adc_scan_u8(tables[i:i + 1], codes)[0], batch[i])
+        v, ids = _core.adc_search_u8(tables[i:i + 1], codes, True, 5)
+        vb, idb = _core.adc_search_u8(tables, codes, True, 5)
+        np.testing.assert_array_equal(ids[0], idb[i])
+        np.testing.assert_array_equal(v[0], vb[i])
+
+
 def test_adc_search_u8_k_larger_than_n(rng):
     tables = rng.standard_normal((3, 4, 256), dtype=np.float32)
     codes = rng.integers(0, 256, (5, 4), dtype=np.uint8)
