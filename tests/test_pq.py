@@ -229,6 +229,19 @@ def test_fastscan_full_rescore_is_exact_adc(rng):
         np.testing.assert_array_equal(i, ei)
 
 
+def test_fastscan_sliced_small_batches_exact(rng):
+    # one or two queries: the base is split across threads (64-block slices) and merged
+    n, M = 32 * 64 * 3 + 5, 8
+    tables = rng.standard_normal((2, M, 16), dtype=np.float32)
+    codes = rng.integers(0, 16, (n, M), dtype=np.uint8)
+    packed = _core.pq4_pack(codes)
+    _, ei = ref.topk(adc_reference(tables, codes), 10, False)
+    for nq in (1, 2):
+        for threads in (1, 3):
+            v, i = _core.fastscan_search(tables[:nq], packed, n, False, 10, 10**9, threads)
+            np.testing.assert_array_equal(i, ei[:nq])
+
+
 def test_fastscan_bad_inputs():
     codes = np.full((40, 4), 16, np.uint8)
     with pytest.raises(ValueError, match="< 16"):

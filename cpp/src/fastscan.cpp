@@ -174,7 +174,8 @@ void fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* 
   VP_CHECK(M > 0, "M must be positive");
   VP_CHECK(k >= 0, "k must be non-negative");
   if (nq == 0 || k == 0) return;
-  rescore = std::max(rescore, k);
+  // At least k candidates; more than n cannot be kept (and would only cost memory).
+  rescore = std::max<int64_t>(k, std::min<int64_t>(rescore, n));
   const int64_t Mp = fastscan_mpad(M);
   std::vector<uint8_t> luts(nq * Mp * 16);
   parallel_for((nq + 63) / 64, nthreads, [&](int64_t b) {
