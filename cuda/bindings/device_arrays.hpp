@@ -55,9 +55,10 @@ class DeviceArray {
     if (nbytes_) check(cudaMallocAsync(&ptr_, nbytes_, as_stream(stream_)), "cudaMallocAsync");
   }
   ~DeviceArray() {
-    // Freed in order on the legacy default stream, which waits for all work
-    // on blocking streams (CuPy's default kind): no host synchronisation.
-    if (ptr_) cudaFreeAsync(ptr_, cudaStreamLegacy);
+    // cudaFree waits for the device: the array may still be read by work on
+    // any stream (a consumer's), and its producer stream may already be gone.
+    // Only dropping a result pays this; searches themselves never wait.
+    if (ptr_) cudaFree(ptr_);
   }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
