@@ -68,6 +68,21 @@ py::array_t<T> empty(std::initializer_list<int64_t> shape) {
   return py::array_t<T>(s);
 }
 
+// Outputs of a top-k kernel: scores/distances (nq, k) of type T and ids (nq, k) int64,
+// allocated with the GIL held; the raw pointers are what the kernel writes.
+template <class T = float>
+struct TopKOut {
+  py::array_t<T> vals;
+  py::array_t<int64_t> ids;
+  T* vp;
+  int64_t* ip;
+  TopKOut(int64_t nq, int k) : vals(empty<T>({nq, k})), ids(empty<int64_t>({nq, k})) {
+    vp = vals.mutable_data();
+    ip = ids.mutable_data();
+  }
+  std::pair<py::array, py::array> result() const { return {vals, ids}; }
+};
+
 inline Metric metric_from(int m) {
   if (m < 0 || m > 2) throw py::value_error("metric must be 0 (ip), 1 (l2) or 2 (cosine)");
   return Metric(m);

@@ -21,16 +21,13 @@ void bind_search(py::module_& m) {
           auto X = matrix<float>(x, "x");
           auto Q = matrix<float>(q, "q");
           check_k(k);
-          auto s = empty<float>({Q.rows, k});
-          auto ids = empty<int64_t>({Q.rows, k});
-          float* sp = s.mutable_data();
-          int64_t* ip = ids.mutable_data();
+          TopKOut<> out(Q.rows, k);
           {
             py::gil_scoped_release nogil;
             flat_search(X.ptr, X.rows, X.cols, Q.ptr, Q.rows, Q.cols, d, metric_from(metric), k,
-                        sp, ip, nthreads);
+                        out.vp, out.ip, nthreads);
           }
-          return {s, ids};
+          return out.result();
         },
         py::arg("x"), py::arg("q"), py::arg("d"), py::arg("metric"), py::arg("k"),
         py::arg("nthreads") = 0);
@@ -43,16 +40,13 @@ void bind_search(py::module_& m) {
           auto C = matrix<int64_t>(cand, "candidates");
           if (C.rows != Q.rows) throw py::value_error("candidates must have one row per query");
           check_k(k);
-          auto s = empty<float>({Q.rows, k});
-          auto ids = empty<int64_t>({Q.rows, k});
-          float* sp = s.mutable_data();
-          int64_t* ip = ids.mutable_data();
+          TopKOut<> out(Q.rows, k);
           {
             py::gil_scoped_release nogil;
             rerank_exact(X.ptr, X.rows, X.cols, Q.ptr, Q.rows, Q.cols, d, metric_from(metric),
-                         C.ptr, C.cols, k, sp, ip, nthreads);
+                         C.ptr, C.cols, k, out.vp, out.ip, nthreads);
           }
-          return {s, ids};
+          return out.result();
         },
         py::arg("x"), py::arg("q"), py::arg("d"), py::arg("metric"), py::arg("candidates"),
         py::arg("k"), py::arg("nthreads") = 0);
@@ -80,16 +74,13 @@ void bind_search(py::module_& m) {
           check_k(k);
           if (dims.empty() || cands.size() + 1 != dims.size())
             throw py::value_error("need len(candidates) == len(dims) - 1 >= 0");
-          auto s = empty<float>({Q.rows, k});
-          auto ids = empty<int64_t>({Q.rows, k});
-          float* sp = s.mutable_data();
-          int64_t* ip = ids.mutable_data();
+          TopKOut<> out(Q.rows, k);
           {
             py::gil_scoped_release nogil;
             matryoshka_search(X.ptr, X.rows, X.cols, Q.ptr, Q.rows, Q.cols, metric_from(metric),
-                              dims.data(), cands.data(), int(dims.size()), k, sp, ip, nthreads);
+                              dims.data(), cands.data(), int(dims.size()), k, out.vp, out.ip, nthreads);
           }
-          return {s, ids};
+          return out.result();
         },
         py::arg("x"), py::arg("q"), py::arg("metric"), py::arg("dims"), py::arg("candidates"),
         py::arg("k"), py::arg("nthreads") = 0);
@@ -135,15 +126,12 @@ void bind_search(py::module_& m) {
           auto C = matrix<uint8_t>(codes, "codes");
           auto Q = matrix<uint8_t>(qcodes, "query codes", C.cols);
           check_k(k);
-          auto dist = empty<int32_t>({Q.rows, k});
-          auto ids = empty<int64_t>({Q.rows, k});
-          int32_t* dp = dist.mutable_data();
-          int64_t* ip = ids.mutable_data();
+          TopKOut<int32_t> out(Q.rows, k);
           {
             py::gil_scoped_release nogil;
-            hamming_search(Q.ptr, Q.rows, C.ptr, C.rows, C.cols, k, dp, ip, nthreads);
+            hamming_search(Q.ptr, Q.rows, C.ptr, C.rows, C.cols, k, out.vp, out.ip, nthreads);
           }
-          return {dist, ids};
+          return out.result();
         },
         py::arg("qcodes"), py::arg("codes"), py::arg("k"), py::arg("nthreads") = 0);
 
@@ -189,15 +177,12 @@ void bind_search(py::module_& m) {
           auto C = matrix<uint8_t>(codes, "codes");
           auto T = tables_view(tables, C.cols);
           check_k(k);
-          auto s = empty<float>({T.second, k});
-          auto ids = empty<int64_t>({T.second, k});
-          float* sp = s.mutable_data();
-          int64_t* ip = ids.mutable_data();
+          TopKOut<> out(T.second, k);
           {
             py::gil_scoped_release nogil;
-            adc_search_u8(T.first, T.second, C.cols, C.ptr, C.rows, largest, k, sp, ip, nthreads);
+            adc_search_u8(T.first, T.second, C.cols, C.ptr, C.rows, largest, k, out.vp, out.ip, nthreads);
           }
-          return {s, ids};
+          return out.result();
         },
         py::arg("tables"), py::arg("codes"), py::arg("largest"), py::arg("k"),
         py::arg("nthreads") = 0);
@@ -206,15 +191,12 @@ void bind_search(py::module_& m) {
         [](py::array scores, int k, bool largest, int nthreads) -> Result {
           auto S = matrix<float>(scores, "scores");
           check_k(k);
-          auto v = empty<float>({S.rows, k});
-          auto ids = empty<int64_t>({S.rows, k});
-          float* vp = v.mutable_data();
-          int64_t* ip = ids.mutable_data();
+          TopKOut<> out(S.rows, k);
           {
             py::gil_scoped_release nogil;
-            topk_select(S.ptr, S.rows, S.cols, k, largest, vp, ip, nthreads);
+            topk_select(S.ptr, S.rows, S.cols, k, largest, out.vp, out.ip, nthreads);
           }
-          return {v, ids};
+          return out.result();
         },
         py::arg("scores"), py::arg("k"), py::arg("largest"), py::arg("nthreads") = 0);
 }

@@ -1,0 +1,56 @@
+"""Exceptions raised by vecpress. Each says what went wrong and what to do.
+
+All derive from :class:`VecpressError` and from the built-in exception a user
+would catch anyway (``ValueError``, ``TypeError``, ``KeyError``...).
+"""
+
+
+class VecpressError(Exception):
+    """Base class of every vecpress error."""
+
+
+class DTypeError(VecpressError, TypeError):
+    """An array has a dtype vecpress does not accept (e.g. integers for vectors)."""
+
+
+class ShapeError(VecpressError, ValueError):
+    """An array has the wrong number of dimensions or rows."""
+
+
+class DimensionError(ShapeError):
+    """Vectors do not have the index's dimension."""
+
+
+class EmptyInputError(VecpressError, ValueError):
+    """An operation got zero vectors where at least one is needed."""
+
+
+class NonFiniteError(VecpressError, ValueError):
+    """Input contains NaN or infinity."""
+
+
+class DuplicateIdError(VecpressError, ValueError):
+    """An id being added is already in the index (or repeated in the batch)."""
+
+
+class UnknownIdError(VecpressError, KeyError):
+    """An id given to remove() is not in the index."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class NotTrainedError(VecpressError, RuntimeError):
+    """The index or quantizer must be trained before this call."""
+
+
+class FormatError(VecpressError, ValueError):
+    """A file is not a valid vecpress index (truncated, corrupted or foreign)."""
+
+
+class VersionError(FormatError):
+    """A file was written by an incompatible version of the vecpress format."""
+
+
+class GPUUnavailableError(VecpressError, RuntimeError):
+    """A GPU was asked for but vecpress was built without CUDA or no device is present."""
