@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import DTypeError, GPUUnavailableError
+
 try:
     from . import _cuda
 except ImportError as _exc:  # not built with CUDA (or the extension cannot load)
@@ -76,10 +78,6 @@ __all__ = [
 ]
 
 _METRICS = {"ip": 0, "l2": 1, "cosine": 2}
-
-
-class GPUUnavailableError(RuntimeError):
-    """A GPU function was called but vecpress cannot use a GPU here."""
 
 
 def device_count() -> int:
@@ -148,10 +146,10 @@ def _host_array(a, name: str, dtype) -> np.ndarray:
     arr = np.asarray(a)
     if dtype == np.float32:
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+            raise DTypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
         return np.ascontiguousarray(arr, dtype=np.float32)
     if arr.dtype != dtype:
-        raise TypeError(
+        raise DTypeError(
             f"{name} must have dtype {np.dtype(dtype).name}, got {arr.dtype}; "
             f"convert with .astype(np.{np.dtype(dtype).name})"
         )
