@@ -12,6 +12,7 @@ no usable GPU.
 import numpy as np
 import pytest
 
+import vecpress as vp
 import vecpress.gpu as gpu
 from vecpress import _core
 
@@ -332,3 +333,26 @@ def test_cupy_in_cupy_out():
         x = cp.asarray(rng.standard_normal((3000, 32)).astype(np.float32))
         s, i = gpu.flat_search(x, x[:4], 1, "l2")
         assert (cp.asnumpy(i)[:, 0] == np.arange(4)).all()
+
+
+# ---- index-level GPU path (Index.to_gpu) -------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda: vp.FlatIndex(384, "ip"),
+    lambda: vp.FlatIndex(384, "l2"),
+    lambda: vp.MatryoshkaIndex(384, "cosine", dims=(128, 384), candidates=(100,)),
+])
+def test_index_to_gpu_matches_cpu(sample, make):
+    if not gpu.is_available():
+        pytest.skip("no CUDA build or no device")
+    cpu_idx, gpu_idx = make(), make()
+    for idx in (cpu_idx, gpu_idx):
+        idx.add(sample.base, np.arange(5000, dtype=np.int64) * 3)
+    gpu_idx.to_gpu()
+    s1, i1 = cpu_idx.search(sample.queries, 10)
+    s2, i2 = gpu_idx.search(sample.queries, 10)
+    assert isinstance(i2, np.ndarray)
+    assert (i1 == i2).mean() > 0.99
+    np.testing.assert_allclose(s1, s2, rtol=1e-4, atol=1e-4)
+    gpu_idx.remove(i1[:, 0])  # mutation refreshes the device copy
+    assert not np.isin(gpu_idx.search(sample.queries, 10)[1], i1[:, 0]).any()
