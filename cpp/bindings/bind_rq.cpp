@@ -47,7 +47,7 @@ void call_progress(void* ctx, int stage, float mse) {
 void bind_rq(py::module_& m) {
   m.def("rq_train",
         [](py::array x, int64_t M, int nbits, int beam, int niter, int64_t max_points_per_centroid,
-           uint64_t seed, py::object progress, int nthreads) {
+           uint64_t seed, py::object progress, int nthreads, int progressive_dim_steps) {
           auto X = matrix<float>(x, "x");
           if (M < 1) throw py::value_error("M must be >= 1");
           if (nbits < 1 || nbits > 8) throw py::value_error("nbits must be in 1..8");
@@ -64,6 +64,7 @@ void bind_rq(py::module_& m) {
           p.max_points_per_centroid = max_points_per_centroid;
           p.seed = seed;
           p.nthreads = nthreads;
+          p.progressive_dim_steps = progressive_dim_steps;
           Progress prog;
           if (!progress.is_none()) {
             prog.fn = progress.cast<py::function>();
@@ -78,7 +79,8 @@ void bind_rq(py::module_& m) {
         },
         py::arg("x"), py::arg("M"), py::arg("nbits"), py::arg("beam") = 8, py::arg("niter") = 25,
         py::arg("max_points_per_centroid") = 256, py::arg("seed") = 1234,
-        py::arg("progress") = py::none(), py::arg("nthreads") = 0);
+        py::arg("progress") = py::none(), py::arg("nthreads") = 0,
+        py::arg("progressive_dim_steps") = 10);
 
   m.def("rq_cross_products",
         [](py::array codebooks, int nthreads) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dispatch.hpp"
+#include "progressive_kmeans.hpp"
 #include "rq_dispatch.hpp"
 #include "vecpress/kmeans.hpp"
 #include "vecpress/parallel.hpp"
@@ -75,13 +76,19 @@ void rq_train(const float* x, int64_t n, int64_t d, int64_t M, int64_t K,
     }
     std::vector<float> res(ns * d);
     sample_residuals(x, d, codebooks, K, m, codes.data(), cur, pairs, res.data(), p.nthreads);
-    KMeansParams kp;
-    kp.niter = p.niter;
-    kp.seed = p.seed + 7919 * uint64_t(m + 1);
-    kp.max_points_per_centroid = 0;  // already sampled
-    kp.nthreads = p.nthreads;
     float* cm = codebooks + int64_t(m) * K * d;
-    kmeans_train(res.data(), ns, d, K, kp, cm);
+    uint64_t seed = p.seed + 7919 * uint64_t(m + 1);
+    if (p.progressive_dim_steps > 1) {
+      detail::kmeans_progressive_dim(res.data(), ns, d, K, p.niter, p.progressive_dim_steps, seed,
+                                     p.nthreads, cm);
+    } else {
+      KMeansParams kp;
+      kp.niter = p.niter;
+      kp.seed = seed;
+      kp.max_points_per_centroid = 0;  // already sampled
+      kp.nthreads = p.nthreads;
+      kmeans_train(res.data(), ns, d, K, kp, cm);
+    }
     res = std::vector<float>();
 
     // 2. cross-products of the new stage with the earlier ones.

@@ -46,6 +46,9 @@ struct RQTrainParams {
   int beam = 8;             // beam width used to re-encode the training set between stages
   int niter = 25;           // k-means iterations per stage
   int64_t max_points_per_centroid = 256;  // k-means sample per stage: K * this residuals
+  // k-means of each stage on progressively more principal axes (faiss's
+  // default, better codebooks; costs about 2x plain k-means); <= 1: plain.
+  int progressive_dim_steps = 10;
   uint64_t seed = 1234;
   int nthreads = 0;
   // Called after each stage with (stage, mean squared error of the training
