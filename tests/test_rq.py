@@ -1,6 +1,8 @@
 """Residual quantization: beam encoding vs faiss on the same codebooks, decode
 and tables vs numpy, SIMD levels vs scalar, RQIndex contract, and the
 wordnet-minilm quality figures against faiss."""
+import os
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,8 @@ def faiss_rq_from(cb, beam):
 def test_beam_error_at_most_faiss_same_codebooks(small, nbits, beam):
     train, x = small
     M = 5
-    q = ResidualQuantizer(train.shape[1], M, nbits, beam=beam, niter=8).train(train)
+    q = ResidualQuantizer(train.shape[1], M, nbits, beam=beam, niter=8,
+                          progressive_dim_steps=0).train(train)
     codes, err, rn = q.encode_with_stats(x)
     rec = q.decode(codes)
     ours = ((x - rec) ** 2).sum(1)
@@ -56,7 +59,7 @@ def test_beam_error_at_most_faiss_same_codebooks(small, nbits, beam):
 
 def test_wider_beam_never_worse_on_average(small):
     train, x = small
-    q = ResidualQuantizer(48, 6, 6, beam=1, niter=8).train(train)
+    q = ResidualQuantizer(48, 6, 6, beam=1, niter=8, progressive_dim_steps=0).train(train)
     errs = []
     for beam in (1, 2, 8, 32):
         q.beam = beam
@@ -97,7 +100,7 @@ def test_cross_products_match_numpy(small):
 
 def test_simd_levels_match_scalar(small, simd_level):
     train, x = small
-    q = ResidualQuantizer(48, 6, 8, beam=8, niter=5, threads=1)
+    q = ResidualQuantizer(48, 6, 8, beam=8, niter=5, progressive_dim_steps=0, threads=1)
     vecpress.set_simd_level("scalar")
     q.train(train)
     ref_codes, ref_err, _ = q.encode_with_stats(x)
@@ -123,7 +126,7 @@ def test_training_is_deterministic_and_threads_agree(small):
 def test_progress_bar_and_callback_errors(small):
     train, _ = small
     seen = []
-    _core.rq_train(train, 3, 4, 2, 3, 256, 1, lambda s, mse: seen.append((s, mse)), 0)
+    _core.rq_train(train, 3, 4, 2, 3, 256, 1, lambda s, mse: seen.append((s, mse)), 0, 1)
     assert [s for s, _ in seen] == [0, 1, 2]
     assert seen[0][1] > seen[1][1] > seen[2][1] > 0  # each stage lowers the error
 
@@ -131,7 +134,7 @@ def test_progress_bar_and_callback_errors(small):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _core.rq_train(train, 3, 4, 2, 3, 256, 1, boom, 0)
+        _core.rq_train(train, 3, 4, 2, 3, 256, 1, boom, 0, 1)
 
 
 def test_bad_inputs(small):
@@ -224,6 +227,9 @@ def recall10(ids, gt):
 @pytest.fixture(scope="module")
 def wordnet_rq():
     faiss = pytest.importorskip("faiss")
+    if os.environ.get("VECPRESS_SLOW_TESTS") != "1":
+        pytest.skip("trains RQ 8x8 twice (ours and faiss: minutes on 2 cores); "
+                    "run with VECPRESS_SLOW_TESTS=1")
     path = SHARED / "wordnet-minilm"
     if not (path / "base.npy").exists():
         pytest.skip(f"{path} is absent (shared data not available)")

@@ -69,13 +69,17 @@ class ResidualQuantizer:
         k-means trains stage m on at most K * this residuals (seeded sample).
     seed : int
         Seed of the k-means sampling and initialisation (training is deterministic).
+    progressive_dim_steps : int
+        Each stage's k-means runs on growing prefixes of the residuals' principal
+        axes in this many steps (faiss's default scheme: better codebooks for
+        about twice the training time); 0 or 1 runs plain k-means.
     threads : int, optional
         Threads used by the kernels (0/None = all cores).
     """
 
     def __init__(self, dim: int, M: int, nbits: int = 8, beam: int = 8, niter: int = 25,
                  max_points_per_centroid: int = 256, seed: int = 1234,
-                 threads: int | None = None):
+                 progressive_dim_steps: int = 10, threads: int | None = None):
         self.dim = check_positive_int(dim, "dim")
         self.M = _check_int_range(M, "M", 1, 255)
         self.nbits = _check_int_range(nbits, "nbits", 4, 8)
@@ -84,6 +88,8 @@ class ResidualQuantizer:
         self.max_points_per_centroid = check_positive_int(max_points_per_centroid,
                                                           "max_points_per_centroid")
         self.seed = _check_int_range(seed, "seed", 0, 2**63 - 1)
+        self.progressive_dim_steps = _check_int_range(progressive_dim_steps,
+                                                      "progressive_dim_steps", 0, 64)
         self.threads = 0 if threads is None else _check_int_range(threads, "threads", 0, 4096)
         self._codebooks: np.ndarray | None = None
         self._cross: np.ndarray | None = None
@@ -131,7 +137,8 @@ class ResidualQuantizer:
         bar = _Progress(self.M, progress)
         try:
             cb = _core.rq_train(x, self.M, self.nbits, self.beam, self.niter,
-                                self.max_points_per_centroid, self.seed, bar, self.threads)
+                                self.max_points_per_centroid, self.seed, bar, self.threads,
+                                self.progressive_dim_steps)
         finally:
             bar.close()
         self._set_codebooks(cb)
