@@ -10,6 +10,7 @@ namespace bind {
 void bind_runtime(py::module_& m);
 void bind_search(py::module_& m);
 void bind_kmeans(py::module_& m);
+void bind_rq(py::module_& m);
 }  // namespace bind
 }  // namespace vecpress
 
@@ -19,4 +20,5 @@ PYBIND11_MODULE(_core, m) {
   vecpress::bind::bind_runtime(m);
   vecpress::bind::bind_search(m);
   vecpress::bind::bind_kmeans(m);
+  vecpress::bind::bind_rq(m);
 }

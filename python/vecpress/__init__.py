@@ -16,6 +16,8 @@ from .index import Index, load
 from .matryoshka import MatryoshkaIndex, prefix_recall_curve
 from .metrics import ndcg_at_k, recall_at_k
 from .rotation import PCARotation
+from .rq import ResidualQuantizer
+from .rq_index import RQIndex
 from .runtime import (available_simd_levels, get_num_threads, info, set_num_threads,
                       set_simd_level, simd_level)
 
@@ -25,7 +27,8 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = _core.VERSION
 
 __all__ = [
-    "BinaryIndex", "FlatIndex", "Index", "MatryoshkaIndex", "PCARotation",
+    "BinaryIndex", "FlatIndex", "Index", "MatryoshkaIndex", "PCARotation", "RQIndex",
+    "ResidualQuantizer",
     "load", "prefix_recall_curve", "recall_at_k", "ndcg_at_k",
     "available_simd_levels", "get_num_threads", "info", "set_num_threads", "set_simd_level",
     "simd_level",
