@@ -219,3 +219,14 @@ def test_recall_at_k_hand_made():
     true = np.array([[3, 2, 9], [7, 8, 9]])
     assert recall_at_k(found, true, 3) == pytest.approx(2 / 6)
     assert recall_at_k(found, true, 1) == 0.0
+
+
+def test_to_gpu_without_device_is_clear(sample):
+    from vecpress import gpu
+    if gpu.is_available():
+        pytest.skip("a GPU is available here; tests/test_gpu.py covers the GPU path")
+    idx = vp.FlatIndex(384)
+    idx.add(sample.base[:10])
+    with pytest.raises(vp.GPUUnavailableError, match="CUDA|device"):
+        idx.to_gpu()
+    assert not idx.on_gpu and idx.search(sample.queries[:1], 1)[1].shape == (1, 1)

@@ -11,6 +11,7 @@ void bind_runtime(py::module_& m);
 void bind_search(py::module_& m);
 void bind_kmeans(py::module_& m);
 void bind_pq(py::module_& m);
+void bind_rq(py::module_& m);
 }  // namespace bind
 }  // namespace vecpress
 
@@ -21,4 +22,5 @@ PYBIND11_MODULE(_core, m) {
   vecpress::bind::bind_search(m);
   vecpress::bind::bind_kmeans(m);
   vecpress::bind::bind_pq(m);
+  vecpress::bind::bind_rq(m);
 }

@@ -19,6 +19,8 @@ from .opq import PQRotation
 from .pq_index import PQIndex
 from .quantizers import ProductQuantizer
 from .rotation import PCARotation
+from .rq import ResidualQuantizer
+from .rq_index import RQIndex
 from .runtime import (available_simd_levels, get_num_threads, info, set_num_threads,
                       set_simd_level, simd_level)
 
@@ -29,7 +31,7 @@ except PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "BinaryIndex", "FlatIndex", "Index", "MatryoshkaIndex", "PCARotation", "PQIndex",
-    "PQRotation", "ProductQuantizer",
+    "PQRotation", "ProductQuantizer", "RQIndex", "ResidualQuantizer",
     "load", "prefix_recall_curve", "recall_at_k", "ndcg_at_k",
     "available_simd_levels", "get_num_threads", "info", "set_num_threads", "set_simd_level",
     "simd_level",

@@ -37,6 +37,14 @@ class FlatIndex(Index):
         s, rows = _core.flat_search(self._x.data, q, self.dim, self._metric_code, k, self.threads)
         return self._fix_padding(s, rows)
 
+    def _gpu_payload(self):
+        return {"vectors": self._x.data}
+
+    def _gpu_search_rows(self, q, k):
+        from . import gpu
+
+        return gpu.flat_search(self._gpu["vectors"], q, k, self._metric_code, d=self.dim)
+
     def _keep_rows(self, keep):
         self._x.keep(keep)
 

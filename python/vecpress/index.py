@@ -95,6 +95,8 @@ class Index:
         self.threads = check_threads(threads)
         self._ids = GrowableArray((), np.int64)
         self._next_id = 0
+        self._gpu = None  # device copies of the payload while on_gpu (see to_gpu)
+        self._on_gpu = False
 
     # ---- public API -------------------------------------------------------
     def __len__(self) -> int:
@@ -138,6 +140,7 @@ class Index:
         x = self._prepare(x)
         self._add_rows(x)
         self._ids.append(new_ids)
+        self._gpu = None  # re-uploaded by the next GPU search
         self._next_id = max(self._next_id, int(new_ids.max()) + 1)
         return new_ids
 
@@ -159,6 +162,8 @@ class Index:
         """
         self._check_ready()
         k = check_k(k)
+        if self._on_gpu:
+            return self._search_gpu(queries, k, **options)
         q = self._prepare(as_f32_matrix(queries, "queries", self.dim))
         nq = q.shape[0]
         if len(self) == 0:
@@ -184,6 +189,7 @@ class Index:
         keep = ~np.isin(self._ids.data, ids)
         self._keep_rows(keep)
         self._ids.keep(keep)
+        self._gpu = None
         return int(ids.size)
 
     def save(self, path) -> None:
@@ -191,6 +197,93 @@ class Index:
         params, arrays = self._state()
         params = {"dim": self.dim, "metric": self.metric, "next_id": self._next_id, **params}
         write_arrays(path, type(self).__name__, params, {"ids": self._ids.data, **arrays})
+
+    # ---- GPU --------------------------------------------------------------
+    @property
+    def on_gpu(self) -> bool:
+        """True after :meth:`to_gpu`: searches run on the CUDA device."""
+        return self._on_gpu
+
+    def to_gpu(self) -> "Index":
+        """Move the index payload to the CUDA device; later searches run there.
+
+        Queries may be NumPy (results come back as NumPy) or CuPy arrays
+        (results stay on the device as CuPy arrays). add/remove keep working
+        on the host copy; the device copy is refreshed by the next search.
+        Raises :class:`GPUUnavailableError` when vecpress was built without
+        CUDA or no device is present, and NotImplementedError for index types
+        without a GPU search path.
+        """
+        from . import gpu
+
+        gpu.require()
+        if type(self)._gpu_search_rows is Index._gpu_search_rows:
+            raise NotImplementedError(f"{type(self).__name__} has no GPU search path yet")
+        self._on_gpu = True
+        self._gpu = None
+        return self
+
+    def to_cpu(self) -> "Index":
+        """Search on the CPU again and free the device copy."""
+        self._on_gpu, self._gpu = False, None
+        return self
+
+    def _search_gpu(self, queries, k, **options):
+        from . import gpu
+
+        if self._gpu is None:
+            self._gpu = {"ids": gpu.to_device(self._ids.data),
+                         **{name: gpu.to_device(a) for name, a in self._gpu_payload().items()}}
+        on_device = hasattr(queries, "__cuda_array_interface__")
+        if on_device:
+            cp = gpu._cupy()
+            if cp is None:
+                raise TypeError("queries on the device need CuPy (pip install 'vecpress[cuda]'); "
+                                "or pass NumPy queries")
+            q = cp.ascontiguousarray(cp.asarray(queries), dtype=cp.float32)
+            if q.ndim == 1:
+                q = q.reshape(1, -1)
+            if q.ndim != 2 or q.shape[1] != self.dim:
+                from .errors import DimensionError
+                raise DimensionError(f"queries must have shape (nq, {self.dim}), got {q.shape}")
+            q = self._prepare_device(q, cp)
+            xp = cp
+        else:
+            q = self._prepare(as_f32_matrix(queries, "queries", self.dim))
+            xp = np
+        nq = q.shape[0]
+        kk = min(k, len(self))
+        if kk == 0:
+            return self._pad(np.empty((nq, 0), np.float32), np.empty((nq, 0), np.int64), k)
+        scores, rows = self._gpu_search_rows(q, kk, **options)
+        dev_ids = self._gpu["ids"] if on_device else self._ids.data
+        ids = xp.where(rows >= 0, xp.asarray(dev_ids)[xp.maximum(rows, 0)], -1)
+        worst = np.inf if self.metric == "l2" else -np.inf
+        scores = xp.where(rows >= 0, scores, worst).astype(xp.float32)
+        if kk < k:
+            pad_s = xp.full((nq, k - kk), worst, dtype=xp.float32)
+            pad_i = xp.full((nq, k - kk), -1, dtype=xp.int64)
+            scores, ids = xp.concatenate([scores, pad_s], 1), xp.concatenate([ids, pad_i], 1)
+        return scores, ids
+
+    def _prepare_device(self, q, cp):
+        """Device (CuPy) version of :meth:`_prepare`: cosine normalisation + transform."""
+        if self.metric == "cosine" and self._normalize_cosine:
+            q = q / cp.maximum(cp.linalg.norm(q, axis=1, keepdims=True), 1e-30)
+        rot = getattr(self, "_rot", None)
+        if rot is not None:
+            if "rotation" not in self._gpu:
+                self._gpu["rotation"] = cp.asarray(rot.matrix)
+            q = q @ self._gpu["rotation"]
+        return cp.ascontiguousarray(q, dtype=cp.float32)
+
+    def _gpu_payload(self) -> dict:
+        """Hook: host arrays to copy to the device (name -> array)."""
+        return {}
+
+    def _gpu_search_rows(self, q, k, **options):  # pragma: no cover - hook
+        """Hook: like _search_rows on the device copies in self._gpu; q is NumPy or CuPy."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim}, metric={self.metric!r}, n={len(self)})"

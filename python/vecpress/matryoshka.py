@@ -90,6 +90,14 @@ class MatryoshkaIndex(FlatIndex):
         s, rows = _core.matryoshka_search(self._x.data, q, metric, dims, cands, k, self.threads)
         return self._fix_padding(s, rows)
 
+    def _gpu_search_rows(self, q, k, dims=None, candidates=None):
+        from . import gpu
+
+        dims, cands = _check_stages(self.dims if dims is None else dims,
+                                    self.candidates if candidates is None else candidates, self.dim)
+        cands = [min(max(c, k), len(self)) for c in cands]
+        return gpu.matryoshka_search(self._gpu["vectors"], q, k, dims, cands, METRIC_CODES[self.metric])
+
     def _state(self):
         arrays = {"vectors": self._x.data}
         if self._rot is not None and self._rot.is_trained:

@@ -1,0 +1,169 @@
+"""RQIndex: residual-quantized codes scanned with ADC tables, optional exact rerank."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._validate import as_f32_matrix
+from .index import GrowableArray, Index, register
+from .rq import ResidualQuantizer, _check_int_range
+
+
+@register
+class RQIndex(Index):
+    """Residual quantization index (M bytes of code per vector at nbits=8).
+
+    Search scores every code with look-up tables: the inner product of a query
+    with a reconstruction is the sum over stages of ``<q, codebooks[m, code_m]>``
+    (one table entry per stage, no decoding). For "l2" the reconstruction's
+    squared norm is stored per vector, scalar-quantized to ``norm_bits`` bits
+    between the min and max seen in training (like faiss's qint8 norms), kept
+    as one extra code byte whose table holds the dequantized values, so
+    ``||q - r||^2 = ||q||^2 - 2 <q, r> + ||r||^2`` is one more lookup.
+    "cosine" stores and queries unit vectors and scores with inner products.
+
+    Parameters
+    ----------
+    dim : int
+    metric : "ip" | "l2" | "cosine"
+    M : int, stages (bytes per code)
+    nbits : int in [4, 8], bits per stage (each code is stored in one byte)
+    beam : int, beam width of the encoder
+    norm_bits : int in [1, 8], bits of the quantized norm ("l2" only; one byte per vector)
+    rerank : int, candidates re-scored exactly with stored float vectors
+        (0 = keep no float vectors and return ADC scores)
+    threads : int, optional (0/None = all cores)
+
+    ``search(queries, k, rerank=None)`` overrides rerank per call.
+    """
+
+    def __init__(self, dim: int, metric: str = "ip", M: int = 8, nbits: int = 8, beam: int = 8,
+                 norm_bits: int = 8, rerank: int = 0, threads: int | None = None):
+        super().__init__(dim, metric, threads)
+        self.rq = ResidualQuantizer(dim, M, nbits, beam=beam, threads=self.threads)
+        self.norm_bits = _check_int_range(norm_bits, "norm_bits", 1, 8)
+        if isinstance(rerank, bool) or not isinstance(rerank, (int, np.integer)) or rerank < 0:
+            raise ValueError(f"rerank must be a non-negative integer, got {rerank!r}")
+        self.rerank = int(rerank)
+        self._norm_range: tuple[float, float] | None = None
+        self._codes = GrowableArray((self._code_cols,), np.uint8)
+        self._x = GrowableArray((self.dim,), np.float32) if self.rerank else None
+
+    @property
+    def M(self) -> int:
+        return self.rq.M
+
+    @property
+    def nbits(self) -> int:
+        return self.rq.nbits
+
+    @property
+    def beam(self) -> int:
+        return self.rq.beam
+
+    @property
+    def _code_cols(self) -> int:
+        return self.rq.M + (1 if self.metric == "l2" else 0)
+
+    @property
+    def is_trained(self) -> bool:
+        return self.rq.is_trained and (self.metric != "l2" or self._norm_range is not None)
+
+    def train(self, vectors, progress: bool | None = None) -> "RQIndex":
+        """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim)."""
+        x = self._prepare(as_f32_matrix(vectors, "training vectors", self.dim))
+        self.rq.train(x, progress=progress)
+        if self.metric == "l2":
+            _, _, rn = self.rq.encode_with_stats(x)
+            self._norm_range = (float(rn.min()), float(rn.max()))
+        return self
+
+    def bytes_per_vector(self) -> float:
+        """Bytes stored per vector: codes (+ norm byte) (+ float copy for rerank)."""
+        return float(self._code_cols + (4 * self.dim if self._x is not None else 0))
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Stored codes (n, M) uint8 (the norm byte, if any, is not included)."""
+        return self._codes.data[:, : self.M]
+
+    def _norm_table(self) -> np.ndarray:
+        vmin, vmax = self._norm_range
+        L = 1 << self.norm_bits
+        t = np.zeros(256, np.float32)
+        t[:L] = vmin + (np.arange(L) + 0.5) * ((vmax - vmin) / L)
+        return t
+
+    def _add_rows(self, x):
+        codes, _, rn = self.rq.encode_with_stats(x)
+        if self.metric == "l2":
+            vmin, vmax = self._norm_range
+            nc = _core.rq_encode_norms(rn, vmin, vmax, self.norm_bits)
+            codes = np.concatenate([codes, nc[:, None]], axis=1)
+        self._codes.append(codes)
+        if self._x is not None:
+            self._x.append(x)
+
+    def _tables(self, q):
+        if self.metric != "l2":
+            return self.rq.compute_tables(q, 1.0, 256)
+        t = self.rq.compute_tables(q, -2.0, 256)
+        nt = np.broadcast_to(self._norm_table(), (q.shape[0], 1, 256)).copy()
+        nt[:, 0, : 1 << self.norm_bits] += np.einsum("ij,ij->i", q, q)[:, None]
+        return np.ascontiguousarray(np.concatenate([t, nt], axis=1))
+
+    def _search_rows(self, q, k, rerank=None):
+        rerank = self.rerank if rerank is None else int(rerank)
+        if rerank and self._x is None:
+            raise ValueError("this index keeps no float vectors (built with rerank=0); "
+                             "it cannot rescore candidates")
+        n = len(self._codes)
+        c = min(max(rerank, k), n) if rerank else k
+        largest = self.metric != "l2"
+        s, rows = _core.adc_search_u8(self._tables(q), self._codes.data, largest, c, self.threads)
+        if not rerank:
+            return self._fix_padding(s, rows)
+        s, rows = _core.rerank_exact(self._x.data, q, self.dim, self._metric_code, rows, k,
+                                     self.threads)
+        return self._fix_padding(s, rows)
+
+    def _keep_rows(self, keep):
+        self._codes.keep(keep)
+        if self._x is not None:
+            self._x.keep(keep)
+
+    def _stored_rows(self):
+        return len(self._codes)
+
+    def _state(self):
+        arrays = {"codes": self._codes.data}
+        if self.rq.is_trained:
+            arrays["codebooks"] = self.rq._codebooks
+        if self._x is not None:
+            arrays["vectors"] = self._x.data
+        params = {"M": self.M, "nbits": self.nbits, "beam": self.beam,
+                  "norm_bits": self.norm_bits, "rerank": self.rerank, "threads": self.threads,
+                  "norm_range": list(self._norm_range) if self._norm_range else None}
+        return params, arrays
+
+    @classmethod
+    def _from_state(cls, params, arrays):
+        obj = cls(params["dim"], params["metric"], params["M"], params["nbits"], params["beam"],
+                  params["norm_bits"], params["rerank"], params.get("threads", 0))
+        if "codebooks" in arrays:
+            cb = np.ascontiguousarray(arrays["codebooks"], dtype=np.float32)
+            if cb.shape != (obj.M, obj.rq.K, obj.dim):
+                raise ValueError("codebooks array does not match M, nbits and dim")
+            obj.rq._set_codebooks(cb)
+        if params.get("norm_range") is not None:
+            obj._norm_range = tuple(float(v) for v in params["norm_range"])
+        codes = np.asarray(arrays["codes"])
+        if codes.ndim != 2 or codes.shape[1] != obj._code_cols:
+            raise ValueError("codes array does not match M and metric")
+        obj._codes = GrowableArray.from_array(codes)
+        if obj._x is not None:
+            x = np.asarray(arrays["vectors"], dtype=np.float32)
+            if x.shape != (codes.shape[0], obj.dim):
+                raise ValueError("vectors array does not match codes")
+            obj._x = GrowableArray.from_array(x)
+        return obj
