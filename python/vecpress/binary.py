@@ -6,14 +6,14 @@ import numpy as np
 
 from . import _core
 from ._validate import as_f32_matrix, check_positive_int
-from .index import METRIC_CODES, GrowableArray, Index, register
+from .index import CodedIndex, register
 from .rotation import PCARotation
 
 _THRESHOLDS = ("zero", "mean", "median")
 
 
 @register
-class BinaryIndex(Index):
+class BinaryIndex(CodedIndex):
     """Binary codes of (a prefix of) each vector, scanned with hardware
     popcount, with exact float rescoring of the best candidates.
 
@@ -59,8 +59,7 @@ class BinaryIndex(Index):
         self._rot = PCARotation() if rotation == "pca" else None
         self._thresholds = None  # learned by train() for "mean"/"median"
         self._nbytes = int(_core.binary_code_bytes(self.bits))
-        self._codes = GrowableArray((self._nbytes,), np.uint8)
-        self._x = GrowableArray((self.dim,), np.float32) if self.rerank else None
+        self._init_codes(self._nbytes, keep_vectors=bool(self.rerank))
 
     @property
     def is_trained(self) -> bool:
@@ -108,15 +107,11 @@ class BinaryIndex(Index):
         return self._rot.apply(x) if self._rot is not None else x
 
     def _add_rows(self, x):
-        self._codes.append(self._encode(x))
-        if self._x is not None:
-            self._x.append(x)
+        self._append_codes(self._encode(x), x)
 
     def _search_rows(self, q, k, rerank=None):
         rerank = self.rerank if rerank is None else int(rerank)
-        if rerank and self._x is None:
-            raise ValueError("this index keeps no float vectors (built with rerank=0); "
-                             "it cannot rescore candidates")
+        self._check_rerank(rerank)
         n = len(self._codes)
         c = min(max(rerank, k), n) if rerank else k
         if self.query == "float":
@@ -128,22 +123,10 @@ class BinaryIndex(Index):
             s = d.astype(np.float32)
         if not rerank:
             return s, rows
-        s, rows = _core.rerank_exact(self._x.data, q, self.dim, self._metric_code, rows, k,
-                                     self.threads)
-        return self._fix_padding(s, rows)
-
-    def _keep_rows(self, keep):
-        self._codes.keep(keep)
-        if self._x is not None:
-            self._x.keep(keep)
-
-    def _stored_rows(self):
-        return len(self._codes)
+        return self._rescore(q, rows, k)
 
     def _state(self):
-        arrays = {"codes": self._codes.data}
-        if self._x is not None:
-            arrays["vectors"] = self._x.data
+        arrays = self._code_arrays()
         if self._rot is not None and self._rot.is_trained:
             arrays["rotation"] = self._rot.matrix
             arrays["energy"] = np.asarray(self._rot.energy, dtype=np.float64)
@@ -160,13 +143,4 @@ class BinaryIndex(Index):
             obj._rot = PCARotation(np.asarray(arrays["rotation"]), np.asarray(arrays["energy"]))
         if "thresholds" in arrays:
             obj._thresholds = np.ascontiguousarray(arrays["thresholds"], dtype=np.float32)
-        codes = np.asarray(arrays["codes"])
-        if codes.ndim != 2 or codes.shape[1] != obj._nbytes:
-            raise ValueError("codes array does not match bits")
-        obj._codes = GrowableArray.from_array(codes)
-        if obj._x is not None:
-            x = np.asarray(arrays["vectors"], dtype=np.float32)
-            if x.shape != (codes.shape[0], obj.dim):
-                raise ValueError("vectors array does not match codes")
-            obj._x = GrowableArray.from_array(x)
-        return obj
+        return obj._load_codes(arrays, "bits")

@@ -6,7 +6,6 @@ import json
 import sys
 import time
 
-import numpy as np
 
 
 def _time_search(index, queries, k, repeats=3):

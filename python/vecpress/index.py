@@ -357,6 +357,62 @@ class Index:
         return obj
 
 
+class CodedIndex(Index):
+    """An index of per-vector uint8 codes (binary, PQ, RQ) that, when built
+    with rerank > 0, also keeps the float vectors to rescore candidates exactly.
+
+    Subclasses call ``_init_codes(code_cols, keep_vectors)`` in __init__,
+    ``_append_codes(codes, x)`` in _add_rows, ``_rescore(q, rows, k)`` after
+    their code scan, and ``_load_codes(arrays, what)`` in _from_state.
+    """
+
+    def _init_codes(self, code_cols: int, keep_vectors: bool) -> None:
+        self._codes = GrowableArray((code_cols,), np.uint8)
+        self._x = GrowableArray((self.dim,), np.float32) if keep_vectors else None
+
+    def _append_codes(self, codes: np.ndarray, x: np.ndarray) -> None:
+        self._codes.append(codes)
+        if self._x is not None:
+            self._x.append(x)
+
+    def _check_rerank(self, rerank: int) -> None:
+        if rerank and self._x is None:
+            raise ValueError("this index keeps no float vectors (built with rerank=0); "
+                             "it cannot rescore candidates")
+
+    def _rescore(self, q, rows, k):
+        """Exact scores of candidate rows (nq, c) with the stored vectors -> top k."""
+        s, rows = _core.rerank_exact(self._x.data, q, self.dim, self._metric_code, rows, k,
+                                     self.threads)
+        return self._fix_padding(s, rows)
+
+    def _keep_rows(self, keep):
+        self._codes.keep(keep)
+        if self._x is not None:
+            self._x.keep(keep)
+
+    def _stored_rows(self):
+        return len(self._codes)
+
+    def _code_arrays(self) -> dict:
+        arrays = {"codes": self._codes.data}
+        if self._x is not None:
+            arrays["vectors"] = self._x.data
+        return arrays
+
+    def _load_codes(self, arrays, what: str) -> "CodedIndex":
+        codes = np.asarray(arrays["codes"])
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != self._codes.data.shape[1]:
+            raise ValueError(f"codes array does not match {what}")
+        self._codes = GrowableArray.from_array(codes)
+        if self._x is not None:
+            x = np.asarray(arrays["vectors"])
+            if x.dtype != np.float32 or x.shape != (codes.shape[0], self.dim):
+                raise ValueError("vectors array does not match codes")
+            self._x = GrowableArray.from_array(x)
+        return self
+
+
 def load(path, mmap: bool = False) -> Index:
     """Load an index saved with ``Index.save``.
 

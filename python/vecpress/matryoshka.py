@@ -5,7 +5,6 @@ import numpy as np
 
 from . import _core
 from ._validate import as_f32_matrix, check_k, check_positive_int
-from .errors import NotTrainedError
 from .flat import FlatIndex
 from .index import METRIC_CODES, register
 from .metrics import recall_at_k

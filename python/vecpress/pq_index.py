@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _core
 from ._validate import as_f32_matrix, check_positive_int
-from .index import GrowableArray, Index, register
+from .index import CodedIndex, register
 from .opq import PQRotation
 from .quantizers import ProductQuantizer
 
@@ -19,7 +19,7 @@ def _check_count(v, name):
 
 
 @register
-class PQIndex(Index):
+class PQIndex(CodedIndex):
     """Vectors stored as M-byte product-quantization codes (M / 2 bytes scanned for 4-bit).
 
     Parameters
@@ -56,9 +56,8 @@ class PQIndex(Index):
         self.rescore = None if rescore is None else check_positive_int(rescore, "rescore")
         self._rot = (PQRotation(rotation, self.pq.M, self.pq.nbits, seed=seed, threads=self.threads)
                      if rotation else None)
-        self._codes = GrowableArray((self.pq.M,), np.uint8)
+        self._init_codes(self.pq.M, keep_vectors=bool(self.rerank))
         self._packed = None  # fast-scan layout of _codes, rebuilt lazily after add/remove
-        self._x = GrowableArray((self.dim,), np.float32) if self.rerank else None
 
     @property
     def M(self) -> int:
@@ -105,16 +104,12 @@ class PQIndex(Index):
         return self._rot.apply(x) if self._rot is not None else x
 
     def _add_rows(self, x):
-        self._codes.append(self.pq.encode(x))
+        self._append_codes(self.pq.encode(x), x)
         self._packed = None
-        if self._x is not None:
-            self._x.append(x)
 
     def _search_rows(self, q, k, rerank=None):
         rerank = self.rerank if rerank is None else _check_count(rerank, "rerank")
-        if rerank and self._x is None:
-            raise ValueError("this index keeps no float vectors (built with rerank=0); "
-                             "it cannot rerank candidates")
+        self._check_rerank(rerank)
         n = len(self._codes)
         c = min(max(rerank, k), n) if rerank else k
         l2 = self.metric == "l2"
@@ -128,27 +123,19 @@ class PQIndex(Index):
             s, rows = _core.fastscan_search(tables, self._packed, n, not l2, c, rescore,
                                             self.threads)
         if rerank:
-            s, rows = _core.rerank_exact(self._x.data, q, self.dim, self._metric_code, rows, k,
-                                         self.threads)
+            return self._rescore(q, rows, k)
         return self._fix_padding(s, rows)
 
     def _keep_rows(self, keep):
-        self._codes.keep(keep)
+        super()._keep_rows(keep)
         self._packed = None
-        if self._x is not None:
-            self._x.keep(keep)
-
-    def _stored_rows(self):
-        return len(self._codes)
 
     def _state(self):
-        arrays = {"codes": self._codes.data}
+        arrays = self._code_arrays()
         if self.pq.is_trained:
             arrays["centroids"] = self.pq.centroids
         if self._rot is not None and self._rot.is_trained:
             arrays["rotation"] = self._rot.matrix
-        if self._x is not None:
-            arrays["vectors"] = self._x.data
         return ({"M": self.M, "nbits": self.nbits, "rotation": self.rotation, "rerank": self.rerank,
                  "rescore": self.rescore, "niter": self.pq.niter, "seed": self.pq.seed,
                  "threads": self.threads}, arrays)
@@ -165,13 +152,4 @@ class PQIndex(Index):
             if r.shape != (obj.dim, obj.dim):
                 raise ValueError("rotation array does not match dim")
             obj._rot.matrix = np.ascontiguousarray(r)
-        codes = np.asarray(arrays["codes"])
-        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != obj.M:
-            raise ValueError("codes array does not match M")
-        obj._codes = GrowableArray.from_array(codes)
-        if obj._x is not None:
-            x = np.asarray(arrays["vectors"])
-            if x.dtype != np.float32 or x.shape != (codes.shape[0], obj.dim):
-                raise ValueError("vectors array does not match codes")
-            obj._x = GrowableArray.from_array(x)
-        return obj
+        return obj._load_codes(arrays, "M")

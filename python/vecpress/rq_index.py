@@ -5,12 +5,12 @@ import numpy as np
 
 from . import _core
 from ._validate import as_f32_matrix
-from .index import GrowableArray, Index, register
+from .index import CodedIndex, register
 from .rq import ResidualQuantizer, _check_int_range
 
 
 @register
-class RQIndex(Index):
+class RQIndex(CodedIndex):
     """Residual quantization index (M bytes of code per vector at nbits=8).
 
     Search scores every code with look-up tables: the inner product of a query
@@ -46,8 +46,7 @@ class RQIndex(Index):
             raise ValueError(f"rerank must be a non-negative integer, got {rerank!r}")
         self.rerank = int(rerank)
         self._norm_range: tuple[float, float] | None = None
-        self._codes = GrowableArray((self._code_cols,), np.uint8)
-        self._x = GrowableArray((self.dim,), np.float32) if self.rerank else None
+        self._init_codes(self._code_cols, keep_vectors=bool(self.rerank))
 
     @property
     def M(self) -> int:
@@ -100,9 +99,7 @@ class RQIndex(Index):
             vmin, vmax = self._norm_range
             nc = _core.rq_encode_norms(rn, vmin, vmax, self.norm_bits)
             codes = np.concatenate([codes, nc[:, None]], axis=1)
-        self._codes.append(codes)
-        if self._x is not None:
-            self._x.append(x)
+        self._append_codes(codes, x)
 
     def _tables(self, q):
         if self.metric != "l2":
@@ -114,33 +111,19 @@ class RQIndex(Index):
 
     def _search_rows(self, q, k, rerank=None):
         rerank = self.rerank if rerank is None else int(rerank)
-        if rerank and self._x is None:
-            raise ValueError("this index keeps no float vectors (built with rerank=0); "
-                             "it cannot rescore candidates")
+        self._check_rerank(rerank)
         n = len(self._codes)
         c = min(max(rerank, k), n) if rerank else k
         largest = self.metric != "l2"
         s, rows = _core.adc_search_u8(self._tables(q), self._codes.data, largest, c, self.threads)
         if not rerank:
             return self._fix_padding(s, rows)
-        s, rows = _core.rerank_exact(self._x.data, q, self.dim, self._metric_code, rows, k,
-                                     self.threads)
-        return self._fix_padding(s, rows)
-
-    def _keep_rows(self, keep):
-        self._codes.keep(keep)
-        if self._x is not None:
-            self._x.keep(keep)
-
-    def _stored_rows(self):
-        return len(self._codes)
+        return self._rescore(q, rows, k)
 
     def _state(self):
-        arrays = {"codes": self._codes.data}
+        arrays = self._code_arrays()
         if self.rq.is_trained:
             arrays["codebooks"] = self.rq._codebooks
-        if self._x is not None:
-            arrays["vectors"] = self._x.data
         params = {"M": self.M, "nbits": self.nbits, "beam": self.beam,
                   "norm_bits": self.norm_bits, "rerank": self.rerank, "threads": self.threads,
                   "norm_range": list(self._norm_range) if self._norm_range else None}
@@ -157,13 +140,4 @@ class RQIndex(Index):
             obj.rq._set_codebooks(cb)
         if params.get("norm_range") is not None:
             obj._norm_range = tuple(float(v) for v in params["norm_range"])
-        codes = np.asarray(arrays["codes"])
-        if codes.ndim != 2 or codes.shape[1] != obj._code_cols:
-            raise ValueError("codes array does not match M and metric")
-        obj._codes = GrowableArray.from_array(codes)
-        if obj._x is not None:
-            x = np.asarray(arrays["vectors"], dtype=np.float32)
-            if x.shape != (codes.shape[0], obj.dim):
-                raise ValueError("vectors array does not match codes")
-            obj._x = GrowableArray.from_array(x)
-        return obj
+        return obj._load_codes(arrays, "M and metric")
