@@ -126,9 +126,10 @@ def test_missing_library_is_skipped_not_fatal(sample, monkeypatch, tmp_path):
 def test_smoke_grid_on_sample_writes_json_markdown_and_plots(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("VECPRESS_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
+    # one thread: on a busy machine, faiss's spinning OpenMP threads make training crawl
     rc = vecpress_main(["bench", "--grid", "smoke", "--queries", "100", "--latency-queries", "10",
-                        "--repeats", "1", "--train-size", "2000", "--out", str(out),
-                        "--no-progress"])
+                        "--repeats", "1", "--train-size", "2000", "--threads", "1",
+                        "--out", str(out), "--no-progress"])
     assert rc == 0
     recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     ok = [r for r in recs if r["status"] == "ok"]

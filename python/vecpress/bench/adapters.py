@@ -167,7 +167,10 @@ class _VpOptional(VecpressAdapter):
             raise Unavailable(f"vecpress.{self.cls_name} is not in this vecpress build "
                               f"({vp.__version__}); it lands with its branch")
         try:
-            return cls(self.dim, metric=self.metric, **self.params)
+            try:
+                return cls(self.dim, metric=self.metric, threads=self.threads, **self.params)
+            except TypeError:  # an index class without a threads option
+                return cls(self.dim, metric=self.metric, **self.params)
         except TypeError as e:
             raise Unavailable(f"vecpress.{self.cls_name} does not take these parameters "
                               f"{self.params}: {e}") from None

@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queries", type=int, default=1000, help="queries used (default 1000)")
     p.add_argument("--latency-queries", type=int, default=200,
                    help="queries searched one at a time for latency (default 200)")
+    p.add_argument("--latency-budget", type=float, default=2.0,
+                   help="seconds per run and round for the single-query loop, at least 20 "
+                        "queries (default 2; 0 = time all --latency-queries)")
     p.add_argument("--batch", type=int, default=1000, help="queries per batch (default 1000)")
     p.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds (default 3)")
@@ -64,7 +67,8 @@ def run_from_args(args) -> int:
         return 2
     out = Path(args.out) if args.out else Path("benchmarks") / "results" / ds.name
     records = run_benchmark(ds, grid, out, k=args.k, batch=args.batch,
-                            latency_queries=args.latency_queries, repeats=args.repeats,
+                            latency_queries=args.latency_queries,
+                            latency_budget_s=args.latency_budget or None, repeats=args.repeats,
                             threads=args.threads, train_size=args.train_size, seed=args.seed,
                             progress=not args.no_progress, plots=not args.no_plots)
     print((out / "results.md").read_text())

@@ -36,16 +36,42 @@ def _groups(records, metric):
     return groups
 
 
-def _styles(groups):
-    import matplotlib
+_KIND_ORDER = ["exact", "cascade raw", "cascade pca", "binary", "binary+rerank", "pq 8-bit",
+               "pq 8-bit+rerank", "pq 4-bit", "pq 4-bit+rerank", "rq", "rq+rerank", "ivfpq",
+               "hnsw"]
+_COLORS = ["#000000", "#1f77b4", "#17becf", "#ff7f0e", "#d62728", "#2ca02c", "#98df8a",
+           "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#7f7f7f", "#bcbd22"]
 
-    cmap = matplotlib.colormaps["tab20"]
+
+def _kind(group: str) -> str:
+    """What a group computes, without the library: 'faiss PQ 4-bit fast-scan' and
+    'vecpress PQ 4-bit' are both 'pq 4-bit', so they share a colour."""
+    g = group.lower().replace(" fast-scan", "")
+    for word in ("vecpress", "faiss", "hnswlib"):
+        g = g.replace(word, " ")
+    g = " ".join(g.split())
+    return g or "hnsw"
+
+
+def _styles(groups):
+    """Colour by kind (vecpress and its counterpart share it); filled markers and
+    solid lines for vecpress, hollow markers for faiss (dashed) and hnswlib (dotted)."""
+    kinds = sorted({_kind(g) for g in groups},
+                   key=lambda k: (_KIND_ORDER.index(k) if k in _KIND_ORDER else 99, k))
     out = {}
-    for i, g in enumerate(sorted(groups)):
+    for g in groups:
         lib = groups[g][0]["config"]["adapter"].split(".")[0]
-        out[g] = {"color": cmap(i % 20), "marker": _MARKERS[i % len(_MARKERS)],
-                  "linestyle": _LINESTYLE.get(lib, "-.")}
+        ki = kinds.index(_kind(g))
+        color = _COLORS[ki % len(_COLORS)]
+        out[g] = {"color": color, "marker": _MARKERS[ki % len(_MARKERS)],
+                  "linestyle": _LINESTYLE.get(lib, "-."),
+                  "facecolor": color if lib == "vecpress" else "none",
+                  "order": (ki, lib != "vecpress", g)}
     return out
+
+
+def _ordered(groups, styles):
+    return sorted(groups.items(), key=lambda kv: styles[kv[0]]["order"])
 
 
 def _title(records, what):
@@ -64,13 +90,15 @@ def plot_recall_qps(records, path: Path, metric: str = "recall@10") -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(16, 6.5), sharey=True)
     for ax, key, name in ((axes[0], "qps_batch", f"batch of {batch}"),
                           (axes[1], "qps_batch1", "batch of 1")):
-        for g, rs in sorted(groups.items()):
+        for g, rs in _ordered(groups, styles):
             st = styles[g]
             pts = [(r[key], r[metric]) for r in rs]
-            ax.scatter(*zip(*pts), color=st["color"], marker=st["marker"], alpha=0.35, s=22)
+            ax.scatter(*zip(*pts), edgecolors=st["color"], facecolors=st["facecolor"],
+                       marker=st["marker"], alpha=0.35, s=22)
             front = pareto(pts)
             ax.plot(*zip(*front), color=st["color"], marker=st["marker"],
-                    linestyle=st["linestyle"], label=g, markersize=6, linewidth=1.6)
+                    markerfacecolor=st["facecolor"], linestyle=st["linestyle"], label=g,
+                    markersize=7, linewidth=1.6)
         ax.set_xscale("log")
         ax.set_xlabel(f"queries per second ({name}, log scale)")
         ax.grid(True, which="both", alpha=0.3)
@@ -79,8 +107,8 @@ def plot_recall_qps(records, path: Path, metric: str = "recall@10") -> Path:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.81, 0.5), fontsize=8.5,
                frameon=False)
-    fig.suptitle(_title(records, f"{metric} vs QPS (Pareto frontier per method; "
-                                 "solid vecpress, dashed faiss, dotted hnswlib)"), fontsize=10)
+    fig.suptitle(_title(records, f"{metric} vs QPS (Pareto frontier per method; filled/solid "
+                                 "vecpress, hollow/dashed faiss, hollow/dotted hnswlib)"), fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.81, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -94,10 +122,11 @@ def plot_recall_bytes(records, path: Path, metric: str = "recall@10") -> Path:
     groups = _groups(records, metric)
     styles = _styles(groups)
     fig, ax = plt.subplots(figsize=(11, 6.5))
-    for g, rs in sorted(groups.items()):
+    for g, rs in _ordered(groups, styles):
         st = styles[g]
         ax.scatter([r["bytes_per_vector"] for r in rs], [r[metric] for r in rs],
-                   color=st["color"], marker=st["marker"], s=40, label=g, zorder=3)
+                   edgecolors=st["color"], facecolors=st["facecolor"], marker=st["marker"],
+                   s=45, linewidths=1.4, label=g, zorder=3)
         by_cfg: dict[str, list] = {}
         for r in rs:
             by_cfg.setdefault(r["config"]["name"], []).append(r)

@@ -42,7 +42,9 @@ def markdown(records: list[dict], wall_s: float | None = None) -> str:
         "",
         f"{ds['n']:,} base vectors x {ds['dim']} dims, {ds['queries']:,} queries "
         f"(metric {ds['metric']}), k={any_rec['k']}; throughput in batches of "
-        f"{any_rec['batch']}, latency over {ds['latency_queries']} single queries; "
+        f"{any_rec['batch']}, latency over the first {ds['latency_queries']} queries searched one "
+        f"at a time (fewer for slow indexes: {ds.get('latency_budget_s')} s budget per run and "
+        "round, at least 20 queries); "
         f"median of {any_rec['repeats']} interleaved rounds; {any_rec['threads']} threads.",
         "",
         f"Machine: {m['cpu']}, {m['hardware_threads']} hardware threads, SIMD {m['simd_level']}, "
@@ -68,9 +70,10 @@ def markdown(records: list[dict], wall_s: float | None = None) -> str:
                 _fmt(r["bytes_per_vector"], ",.0f"), _fmt(r["total_bytes"] / 1e6, ",.1f"),
                 _fmt(r["train_s"], ".1f"), _fmt(r["add_s"], ".1f")]
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "R@k: neighbour recall against exact search. B/vec: bytes kept per vector "
-              "(codes + float copy for reranking + HNSW level-0 links); total MB: serialised "
-              "index size."]
+    lines += ["", "R@k: neighbour recall against exact search; R@100 comes from a k=100 search "
+              "with the same settings (so at least 100 candidates are reranked). B/vec: bytes kept "
+              "per vector (codes + float copy for reranking + HNSW level-0 links); total MB: "
+              "serialised index size (with codebooks, ids, graph)."]
     if has_ndcg:
         lines.append("nDCG@10: against the dataset's relevance judgements (qrels.tsv).")
     pairs = ratio_rows(ok)

@@ -69,7 +69,8 @@ class _Log:
 
 
 def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
-                  batch: int = 1000, latency_queries: int = 200, repeats: int = 3,
+                  batch: int = 1000, latency_queries: int = 200,
+                  latency_budget_s: float | None = 2.0, repeats: int = 3,
                   threads: int | None = None, train_size: int = 25_000, seed: int = 0,
                   progress: bool = True, cache=None, plots: bool = True) -> list[dict]:
     """Run a validated grid (see :mod:`vecpress.bench.configs`) over a dataset.
@@ -83,6 +84,9 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
         recall@100 from a separate k=100 search.
     batch : queries per call in the throughput measurement (all queries when fewer).
     latency_queries : first queries searched one at a time (latency p50/p99, batch-1 QPS).
+    latency_budget_s : per run and round, stop the single-query loop after this
+        many seconds (at least 20 queries): a slow exact scan then costs about this
+        much, while fast indexes still time all ``latency_queries``. None: no limit.
     repeats : interleaved timing rounds; each figure is the median over rounds.
     threads : threads for every library (default: vecpress's default, all cores).
     train_size : random base rows (seeded) used for training when a config does not say.
@@ -108,7 +112,8 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
             + ("" if machine["omp_wait_policy"] else
                "; faiss's spinning OpenMP threads suffer most (see --omp-passive)"))
     dataset = {"name": ds.name, "n": n, "dim": ds.dim, "queries": nq, "metric": ds.metric,
-               "latency_queries": lat_q.shape[0], "path": ds.extra.get("path"),
+               "latency_queries": lat_q.shape[0], "latency_budget_s": latency_budget_s,
+               "path": ds.extra.get("path"),
                "has_qrels": bool(rel)}
     common = {"dataset": dataset, "k": k, "batch": min(batch, nq), "repeats": repeats,
               "threads": threads, "machine": machine}
@@ -155,7 +160,7 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
             records.append({**head, "status": "error", "reason": f"{type(e).__name__}: {e}"})
 
     # ---- timing: interleaved rounds over every (config, setting) ----
-    times = [{"batch_s": [], "p50_ms": [], "p99_ms": [], "qps1": []} for _ in runs]
+    times = [{"batch_s": [], "p50_ms": [], "p99_ms": [], "qps1": [], "n1": []} for _ in runs]
     for rec, adapter, setting in runs:  # warm-up (first-touch pages, thread pools)
         adapter.search(ds.queries[:min(nq, 16)], k, **setting)
     total = repeats * len(runs)
@@ -168,7 +173,8 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
             rec, adapter, setting = runs[i]
             search = _searcher(adapter, k, setting)
             times[i]["batch_s"].append(time_batches(search, ds.queries, batch))
-            lat = latency_summary(time_single(search, lat_q))
+            lat = latency_summary(time_single(search, lat_q, latency_budget_s))
+            times[i]["n1"].append(lat["n"])
             times[i]["p50_ms"].append(lat["p50_ms"])
             times[i]["p99_ms"].append(lat["p99_ms"])
             times[i]["qps1"].append(lat["qps"])
@@ -179,6 +185,7 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
     for (rec, _, _), t in zip(runs, times):
         rec.update({"qps_batch": nq / median(t["batch_s"]), "qps_batch1": median(t["qps1"]),
                     "latency_p50_ms": median(t["p50_ms"]), "latency_p99_ms": median(t["p99_ms"]),
+                    "latency_queries_timed": min(t["n1"]),
                     "rounds": t, "timestamp": stamp})
         records.append(rec)
     records.sort(key=lambda rc: [c["name"] for c in grid].index(rc["config"]["name"]))
