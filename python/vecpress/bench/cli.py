@@ -19,9 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queries", type=int, default=1000, help="queries used (default 1000)")
     p.add_argument("--latency-queries", type=int, default=200,
                    help="queries searched one at a time for latency (default 200)")
-    p.add_argument("--latency-budget", type=float, default=2.0,
+    p.add_argument("--latency-budget", type=float, default=1.5,
                    help="seconds per run and round for the single-query loop, at least 20 "
-                        "queries (default 2; 0 = time all --latency-queries)")
+                        "queries (default 1.5; 0 = time all --latency-queries)")
     p.add_argument("--batch", type=int, default=1000, help="queries per batch (default 1000)")
     p.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds (default 3)")

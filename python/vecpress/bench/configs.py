@@ -67,7 +67,7 @@ DEFAULT_GRID = [
      "params": {"M": 96, "nbits": 4, "fastscan": True, "rerank": 100},
      "search": _sweep("rerank", [100])},
     {"name": "faiss-rq8x8", "adapter": "faiss.rq", "group": "faiss RQ",
-     "params": {"M": 8, "nbits": 8, "beam": 8, "train_type": "default"}, "train_size": 10000},
+     "params": {"M": 8, "nbits": 8, "beam": 8}, "train_size": 10000},
     {"name": "faiss-ivf1024-pq48", "adapter": "faiss.ivfpq", "group": "faiss IVFPQ",
      "params": {"nlist": 1024, "M": 48, "nbits": 8}, "train_size": 50000,
      "search": _sweep("nprobe", [4, 8, 16, 32, 64])},

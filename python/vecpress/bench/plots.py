@@ -84,6 +84,8 @@ def _title(records, what):
 def plot_recall_qps(records, path: Path, metric: str = "recall@10") -> Path:
     """Two panels: QPS in batches and QPS one query at a time, against recall."""
     plt = _mpl()
+    from matplotlib.ticker import NullFormatter
+
     groups = _groups(records, metric)
     styles = _styles(groups)
     batch = next(r["batch"] for r in records if r["status"] == "ok")
@@ -100,6 +102,7 @@ def plot_recall_qps(records, path: Path, metric: str = "recall@10") -> Path:
                     markerfacecolor=st["facecolor"], linestyle=st["linestyle"], label=g,
                     markersize=7, linewidth=1.6)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short ranges
         ax.set_xlabel(f"queries per second ({name}, log scale)")
         ax.grid(True, which="both", alpha=0.3)
         ax.set_title(name)
@@ -119,6 +122,8 @@ def plot_recall_bytes(records, path: Path, metric: str = "recall@10") -> Path:
     """Recall against bytes kept per vector (log scale); a config's search
     settings stack vertically, joined by a thin line."""
     plt = _mpl()
+    from matplotlib.ticker import NullFormatter
+
     groups = _groups(records, metric)
     styles = _styles(groups)
     fig, ax = plt.subplots(figsize=(11, 6.5))
@@ -136,6 +141,7 @@ def plot_recall_bytes(records, path: Path, metric: str = "recall@10") -> Path:
                         [min(r[metric] for r in same), max(r[metric] for r in same)],
                         color=st["color"], linewidth=1, alpha=0.6)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("bytes per vector (codes + float copy for rerank + graph links; log scale)")
     ax.set_ylabel(metric)
     ax.grid(True, which="both", alpha=0.3)

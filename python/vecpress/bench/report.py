@@ -113,13 +113,23 @@ def ratio_rows(ok: list[dict]) -> list[tuple[dict, dict]]:
 
 def write_outputs(records: list[dict], out_dir: Path, wall_s: float | None = None,
                   plots: bool = True) -> dict:
-    """results.jsonl, results.md and (with matplotlib) recall_qps.png, recall_bytes.png."""
+    """results.jsonl, results.md and (with matplotlib) recall_qps.png, recall_bytes.png,
+    and ndcg_qps.png when the dataset has relevance judgements."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"jsonl": out_dir / "results.jsonl", "markdown": out_dir / "results.md"}
     write_jsonl(records, paths["jsonl"])
     paths["markdown"].write_text(markdown(records, wall_s))
     if plots and any(r["status"] == "ok" for r in records):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            import sys
+            print("plots skipped: matplotlib is not installed (pip install 'vecpress[bench]')",
+                  file=sys.stderr)
+            return paths
         from .plots import plot_recall_bytes, plot_recall_qps
         paths["recall_qps"] = plot_recall_qps(records, out_dir / "recall_qps.png")
         paths["recall_bytes"] = plot_recall_bytes(records, out_dir / "recall_bytes.png")
+        if any("ndcg@10" in r for r in records):
+            paths["ndcg_qps"] = plot_recall_qps(records, out_dir / "ndcg_qps.png", "ndcg@10")
     return paths

@@ -70,7 +70,7 @@ class _Log:
 
 def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
                   batch: int = 1000, latency_queries: int = 200,
-                  latency_budget_s: float | None = 2.0, repeats: int = 3,
+                  latency_budget_s: float | None = 1.5, repeats: int = 3,
                   threads: int | None = None, train_size: int = 25_000, seed: int = 0,
                   progress: bool = True, cache=None, plots: bool = True) -> list[dict]:
     """Run a validated grid (see :mod:`vecpress.bench.configs`) over a dataset.
