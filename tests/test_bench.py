@@ -111,15 +111,19 @@ def test_hdf5_layout(tmp_path):
         open_dataset(str(tmp_path / "nothing"))
 
 
-def test_missing_library_is_skipped_not_fatal(sample, monkeypatch, tmp_path):
+def test_missing_library_or_broken_config_is_recorded_not_fatal(sample, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "hnswlib", None)  # import hnswlib -> ImportError
     ds = Dataset("s", sample.base[:500], sample.queries[:10])
     grid = validate_grid([{"name": "exact", "adapter": "vecpress.flat"},
-                          {"name": "hnsw", "adapter": "hnswlib.hnsw"}])
+                          {"name": "hnsw", "adapter": "hnswlib.hnsw"},
+                          {"name": "bad", "adapter": "vecpress.matryoshka",
+                           "params": {"prefix": 999}}])
     recs = run_benchmark(ds, grid, None, repeats=1, latency_queries=2, progress=False,
                          cache=tmp_path)
     by = {r["config"]["name"]: r for r in recs}
     assert by["hnsw"]["status"] == "skipped" and "hnswlib is not installed" in by["hnsw"]["reason"]
+    # a config that fails is recorded with its error; the run goes on
+    assert by["bad"]["status"] == "error" and "prefix=999" in by["bad"]["reason"]
     assert by["exact"]["status"] == "ok" and by["exact"]["recall@10"] == 1.0
 
 

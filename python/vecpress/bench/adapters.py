@@ -138,7 +138,10 @@ class VpMatryoshka(VecpressAdapter):
         import vecpress as vp
         p = dict(self.params)
         if "prefix" in p:
-            p["dims"] = (min(p.pop("prefix"), self.dim), self.dim)
+            prefix = p.pop("prefix")
+            if not 0 < prefix < self.dim:
+                raise ValueError(f"prefix={prefix} must be below the dataset's dim={self.dim}")
+            p["dims"] = (prefix, self.dim)
         return vp.MatryoshkaIndex(self.dim, self.metric, threads=self.threads, **p)
 
     def search(self, q, k, **settings):

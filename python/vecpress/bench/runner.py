@@ -125,12 +125,12 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
         head = {**common, "config": {key: cfg.get(key) for key in
                                      ("name", "adapter", "group", "params", "vs")}}
         try:
-            adapter = ADAPTERS[cfg["adapter"]](ds.dim, ds.metric, threads, **cfg["params"])
-        except Unavailable as e:
-            log(f"skip {cfg['name']}: {e}")
-            records.append({**head, "status": "skipped", "reason": str(e)})
-            continue
-        try:
+            try:
+                adapter = ADAPTERS[cfg["adapter"]](ds.dim, ds.metric, threads, **cfg["params"])
+            except Unavailable as e:
+                log(f"skip {cfg['name']}: {e}")
+                records.append({**head, "status": "skipped", "reason": str(e)})
+                continue
             t_train = 0.0
             if adapter.needs_training:
                 m = min(cfg["train_size"] or train_size, n)
