@@ -113,7 +113,13 @@ def main(argv=None) -> int:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--candidates", type=int, default=100)
     p.add_argument("--queries", type=int, default=1000)
+    p = sub.add_parser("bench", help="recall / QPS / latency / memory against faiss and hnswlib "
+                                     "(see benchmarks/README.md)")
+    from .bench.cli import add_arguments, run_from_args
+    add_arguments(p)
     args = parser.parse_args(argv)
+    if args.cmd == "bench":
+        return run_from_args(args)
     if args.cmd == "demo":
         run_demo(args.k, args.threads)
         return 0

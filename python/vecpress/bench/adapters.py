@@ -1,0 +1,449 @@
+"""One small adapter per index type, so the harness treats vecpress, faiss and
+hnswlib alike: train (timed apart), add, search with per-call settings,
+storage figures.
+
+An adapter whose library (or, for vecpress PQ/RQ, class) is missing raises
+:class:`Unavailable` from its constructor; the harness records the config as
+skipped with that message instead of failing the run.
+
+Bytes per vector is what the index keeps per stored vector: codes plus the
+float copy that reranking reads, plus graph links for HNSW (level 0). The
+serialised size of the whole index (codebooks, ids, graph) is measured apart
+as ``total_bytes``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+
+class Unavailable(Exception):
+    """The adapter cannot run here (library or class missing); the message says why."""
+
+
+def _import_faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise Unavailable("faiss is not installed (pip install faiss-cpu)") from None
+    return faiss
+
+
+def _import_hnswlib():
+    try:
+        import hnswlib
+    except ImportError:
+        raise Unavailable("hnswlib is not installed (pip install hnswlib)") from None
+    return hnswlib
+
+
+def library_versions() -> dict:
+    """Versions of the libraries the benchmark can compare (None when absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("faiss-cpu", "hnswlib", "numpy", "matplotlib"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    if out["faiss-cpu"] is None:  # a conda or source build of faiss
+        try:
+            import faiss
+            out["faiss-cpu"] = getattr(faiss, "__version__", "unknown")
+        except ImportError:
+            pass
+    return out
+
+
+class Adapter:
+    """Base adapter. Subclasses set ``library`` and implement the hooks."""
+
+    library = "?"
+    needs_training = False
+
+    def __init__(self, dim: int, metric: str, threads: int, **params):
+        if metric not in ("ip", "l2"):
+            raise ValueError(f"metric must be 'ip' or 'l2', got {metric!r}")
+        self.dim, self.metric, self.threads, self.params = dim, metric, threads, params
+        self.n = 0
+
+    def train(self, x: np.ndarray) -> None:
+        """Learn codebooks / rotations / coarse centroids (a no-op by default)."""
+
+    def add(self, x: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def search(self, q: np.ndarray, k: int, **settings) -> np.ndarray:
+        """Ids (nq, k) int64 of the k best base rows; settings are the config's search dict."""
+        raise NotImplementedError
+
+    def bytes_per_vector(self) -> float:
+        raise NotImplementedError
+
+    def total_bytes(self) -> int:
+        """Serialised size of the whole index (bytes)."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- vecpress --
+class VecpressAdapter(Adapter):
+    library = "vecpress"
+
+    def make(self):
+        raise NotImplementedError
+
+    def __init__(self, dim, metric, threads, **params):
+        super().__init__(dim, metric, threads, **params)
+        self.index = self.make()
+        self.needs_training = not self.index.is_trained
+
+    def train(self, x):
+        if hasattr(self.index, "train") and not self.index.is_trained:
+            self.index.train(x)
+
+    def add(self, x):
+        self.index.add(x)
+        self.n = len(self.index)
+
+    def search(self, q, k, **settings):
+        return self.index.search(q, k, **settings)[1]
+
+    def bytes_per_vector(self):
+        return float(self.index.bytes_per_vector())
+
+    def total_bytes(self):
+        fd, path = tempfile.mkstemp(suffix=".vp")
+        os.close(fd)
+        try:
+            self.index.save(path)
+            return os.path.getsize(path)
+        finally:
+            os.unlink(path)
+
+
+class VpFlat(VecpressAdapter):
+    def make(self):
+        import vecpress as vp
+        return vp.FlatIndex(self.dim, self.metric, threads=self.threads)
+
+
+class VpMatryoshka(VecpressAdapter):
+    """params: prefix (two stages: prefix -> dim) or dims (list), candidates (list),
+    rotation (None | "pca"). search settings: candidates (an int or a list)."""
+
+    def make(self):
+        import vecpress as vp
+        p = dict(self.params)
+        if "prefix" in p:
+            prefix = p.pop("prefix")
+            if not 0 < prefix < self.dim:
+                raise ValueError(f"prefix={prefix} must be below the dataset's dim={self.dim}")
+            p["dims"] = (prefix, self.dim)
+        return vp.MatryoshkaIndex(self.dim, self.metric, threads=self.threads, **p)
+
+    def search(self, q, k, **settings):
+        if "candidates" in settings:
+            settings = {**settings, "candidates": list(np.atleast_1d(settings["candidates"]))}
+        return self.index.search(q, k, **settings)[1]
+
+
+class VpBinary(VecpressAdapter):
+    """params: bits, threshold, rotation, rerank, query. search settings: rerank."""
+
+    def make(self):
+        import vecpress as vp
+        return vp.BinaryIndex(self.dim, self.metric, threads=self.threads, **self.params)
+
+
+class _VpOptional(VecpressAdapter):
+    """Index classes written on other branches: skipped until they are merged."""
+
+    cls_name = ""
+
+    def make(self):
+        import vecpress as vp
+        cls = getattr(vp, self.cls_name, None)
+        if cls is None:
+            raise Unavailable(f"vecpress.{self.cls_name} is not in this vecpress build "
+                              f"({vp.__version__}); it lands with its branch")
+        try:
+            try:
+                return cls(self.dim, metric=self.metric, threads=self.threads, **self.params)
+            except TypeError:  # an index class without a threads option
+                return cls(self.dim, metric=self.metric, **self.params)
+        except TypeError as e:
+            raise Unavailable(f"vecpress.{self.cls_name} does not take these parameters "
+                              f"{self.params}: {e}") from None
+
+    def bytes_per_vector(self):
+        if hasattr(self.index, "bytes_per_vector"):
+            return float(self.index.bytes_per_vector())
+        p = self.params  # codes + the float copy kept for reranking
+        return p.get("M", 0) * p.get("nbits", 8) / 8 + (4 * self.dim if p.get("rerank") else 0)
+
+
+class VpPQ(_VpOptional):
+    """vecpress.PQIndex(dim, M, nbits, metric, rotation, rerank)."""
+    cls_name = "PQIndex"
+
+
+class VpRQ(_VpOptional):
+    """vecpress.RQIndex(dim, M, nbits, metric, beam, rerank)."""
+    cls_name = "RQIndex"
+
+
+# ------------------------------------------------------------------- faiss --
+class FaissAdapter(Adapter):
+    library = "faiss"
+
+    def __init__(self, dim, metric, threads, **params):
+        super().__init__(dim, metric, threads, **params)
+        self.faiss = _import_faiss()
+        self.faiss.omp_set_num_threads(threads)
+        self.fmetric = (self.faiss.METRIC_INNER_PRODUCT if metric == "ip"
+                        else self.faiss.METRIC_L2)
+        self.index = self.make()
+        self.needs_training = not self.index.is_trained
+
+    def make(self):
+        raise NotImplementedError
+
+    def train(self, x):
+        if not self.index.is_trained:
+            self.index.train(x)
+
+    def add(self, x):
+        self.index.add(x)
+        self.n = self.index.ntotal
+
+    def search(self, q, k, **settings):
+        params = self.search_params(k, **settings)
+        if params is None:
+            return self.index.search(q, k)[1]
+        return self.index.search(q, k, params=params)[1]
+
+    def search_params(self, k, **settings):
+        if settings:
+            raise ValueError(f"{type(self).__name__} takes no search settings, got {settings}")
+        return None
+
+    def total_bytes(self):
+        return int(self.faiss.serialize_index(self.index).nbytes)
+
+
+class FaissFlat(FaissAdapter):
+    def make(self):
+        return self.faiss.IndexFlat(self.dim, self.fmetric)
+
+    def bytes_per_vector(self):
+        return 4.0 * self.dim
+
+
+class FaissPQ(FaissAdapter):
+    """IndexPQ (nbits=8) or IndexPQFastScan (fastscan=true, nbits=4); rerank>0
+    wraps it in IndexRefineFlat (rerank candidates re-scored on float vectors).
+
+    params: M, nbits, fastscan, rerank. search settings: rerank.
+    """
+
+    def make(self):
+        f, p = self.faiss, self.params
+        M, nbits = p.get("M", 48), p.get("nbits", 8)
+        if p.get("fastscan"):
+            if nbits != 4:
+                raise ValueError("faiss fast-scan PQ needs nbits=4")
+            base = f.IndexPQFastScan(self.dim, M, 4, self.fmetric)
+        else:
+            base = f.IndexPQ(self.dim, M, nbits, self.fmetric)
+        self.code_bytes = M * nbits / 8
+        self.base = base
+        if p.get("rerank"):
+            idx = f.IndexRefineFlat(base)
+            idx.own_fields = False  # self.base keeps the Python reference alive
+            return idx
+        return base
+
+    def search_params(self, k, rerank=None):
+        rerank = self.params.get("rerank", 0) if rerank is None else rerank
+        if not self.params.get("rerank"):
+            if rerank:
+                raise ValueError("this config keeps no float vectors; set rerank in params")
+            return None
+        return self.faiss.IndexRefineSearchParameters(k_factor=max(1.0, rerank / k))
+
+    def bytes_per_vector(self):
+        return self.code_bytes + (4 * self.dim if self.params.get("rerank") else 0)
+
+
+class FaissRQ(FaissAdapter):
+    """IndexResidualQuantizer. params: M, nbits, beam (max_beam_size), train_type
+    ("progressive": faiss's default progressive-dimension k-means per stage, which
+    vecpress.RQIndex also uses; "default": plain k-means per stage, about 2x faster
+    to train and a few points lower in recall)."""
+
+    _TRAIN_TYPES = {"default": "Train_default", "progressive": "Train_progressive_dim"}
+
+    def make(self):
+        p = self.params
+        # Search by look-up tables (ADC), as vecpress does; faiss's default
+        # (ST_decompress) decodes every code for every query, ~M*d flops per pair.
+        # L2 needs each vector's norm: stored as a float (4 more bytes per vector).
+        aq = self.faiss.AdditiveQuantizer
+        search_type = aq.ST_LUT_nonorm if self.metric == "ip" else aq.ST_norm_float
+        idx = self.faiss.IndexResidualQuantizer(self.dim, p.get("M", 8), p.get("nbits", 8),
+                                                self.fmetric, search_type)
+        idx.rq.max_beam_size = p.get("beam", 8)
+        tt = p.get("train_type", "progressive")
+        if tt not in self._TRAIN_TYPES:
+            raise ValueError(f"train_type must be one of {sorted(self._TRAIN_TYPES)}, got {tt!r}")
+        idx.rq.train_type = getattr(self.faiss.ResidualQuantizer, self._TRAIN_TYPES[tt])
+        return idx
+
+    def bytes_per_vector(self):
+        # codes, plus the float norm stored for L2 (ST_norm_float)
+        return self.params.get("M", 8) * self.params.get("nbits", 8) / 8 + \
+            (4 if self.metric == "l2" else 0)
+
+
+class FaissIVFPQ(FaissAdapter):
+    """IndexIVFPQ. params: nlist, M, nbits. search settings: nprobe."""
+
+    def make(self):
+        p = self.params
+        self.quantizer = self.faiss.IndexFlat(self.dim, self.fmetric)
+        idx = self.faiss.IndexIVFPQ(self.quantizer, self.dim, p.get("nlist", 1024),
+                                    p.get("M", 48), p.get("nbits", 8), self.fmetric)
+        idx.cp.min_points_per_centroid = 5  # small datasets in smoke runs
+        return idx
+
+    def search_params(self, k, nprobe=None):
+        if nprobe is None:
+            return None
+        return self.faiss.SearchParametersIVF(nprobe=int(nprobe))
+
+    def bytes_per_vector(self):
+        # codes + the 8-byte id each inverted list stores
+        return self.params.get("M", 48) * self.params.get("nbits", 8) / 8 + 8
+
+
+class FaissHNSW(FaissAdapter):
+    """IndexHNSWFlat. params: M, efConstruction. search settings: efSearch."""
+
+    def make(self):
+        idx = self.faiss.IndexHNSWFlat(self.dim, self.params.get("M", 32), self.fmetric)
+        idx.hnsw.efConstruction = self.params.get("efConstruction", 100)
+        return idx
+
+    def search_params(self, k, efSearch=None):
+        if efSearch is None:
+            return None
+        return self.faiss.SearchParametersHNSW(efSearch=int(efSearch))
+
+    def bytes_per_vector(self):
+        return 4.0 * self.dim + 2 * self.params.get("M", 32) * 4  # vector + level-0 links
+
+
+class FaissBinary(FaissAdapter):
+    """IndexBinaryFlat over sign bits (as vecpress.BinaryIndex with threshold "zero"),
+    then, for rerank > 0, exact numpy rescoring of the candidates on the float
+    vectors. params: rerank (0 = keep no float vectors). search settings: rerank."""
+
+    def make(self):
+        return self.faiss.IndexBinaryFlat(self.dim)
+
+    def _bits(self, x):
+        return np.packbits(x > 0, axis=1, bitorder="little")
+
+    def train(self, x):
+        pass
+
+    def add(self, x):
+        self.index.add(self._bits(x))
+        self.x = x if self.params.get("rerank") else None
+        self.n = self.index.ntotal
+
+    def search(self, q, k, rerank=None):
+        rerank = self.params.get("rerank", 0) if rerank is None else rerank
+        if rerank and self.x is None:
+            raise ValueError("this config keeps no float vectors; set rerank in params")
+        c = min(max(rerank, k), self.n) if rerank else k
+        _, cand = self.index.search(self._bits(q), c)
+        if not rerank:
+            return cand
+        out = np.empty((q.shape[0], k), dtype=np.int64)
+        for s in range(0, q.shape[0], 256):  # bounded memory: (256, c, d) floats at a time
+            cb = cand[s:s + 256]
+            v = self.x[np.maximum(cb, 0)]
+            if self.metric == "ip":
+                score = -np.einsum("qcd,qd->qc", v, q[s:s + 256])
+            else:
+                score = ((v - q[s:s + 256, None, :]) ** 2).sum(-1)
+            score[cb < 0] = np.inf
+            order = np.argsort(score, axis=1, kind="stable")[:, :k]
+            out[s:s + 256] = np.take_along_axis(cb, order, axis=1)
+        return out
+
+    def bytes_per_vector(self):
+        return self.dim / 8 + (4 * self.dim if self.params.get("rerank") else 0)
+
+    def total_bytes(self):
+        extra = self.x.nbytes if self.x is not None else 0
+        return int(self.faiss.serialize_index_binary(self.index).nbytes) + extra
+
+
+# ----------------------------------------------------------------- hnswlib --
+class HnswlibHNSW(Adapter):
+    """hnswlib.Index. params: M, efConstruction. search settings: ef."""
+
+    library = "hnswlib"
+
+    def __init__(self, dim, metric, threads, **params):
+        super().__init__(dim, metric, threads, **params)
+        self.hnswlib = _import_hnswlib()
+        self.index = None
+
+    def add(self, x):
+        self.index = self.hnswlib.Index(space=self.metric, dim=self.dim)
+        self.index.init_index(max_elements=x.shape[0], M=self.params.get("M", 16),
+                              ef_construction=self.params.get("efConstruction", 100),
+                              random_seed=100)
+        self.index.add_items(x, np.arange(x.shape[0]), num_threads=self.threads)
+        self.n = x.shape[0]
+
+    def search(self, q, k, ef=None):
+        self.index.set_ef(max(int(ef if ef is not None else 10), k))
+        # hnswlib searches one thread per query; batch 1 gets one thread anyway
+        labels, _ = self.index.knn_query(q, k=k, num_threads=self.threads)
+        return labels.astype(np.int64)
+
+    def bytes_per_vector(self):
+        # vector + level-0 links (2M int32 + a count) + the 8-byte label
+        return 4.0 * self.dim + 2 * self.params.get("M", 16) * 4 + 4 + 8
+
+    def total_bytes(self):
+        fd, path = tempfile.mkstemp(suffix=".hnsw")
+        os.close(fd)
+        try:
+            self.index.save_index(path)
+            return os.path.getsize(path)
+        finally:
+            os.unlink(path)
+
+
+ADAPTERS: dict[str, type] = {
+    "vecpress.flat": VpFlat,
+    "vecpress.matryoshka": VpMatryoshka,
+    "vecpress.binary": VpBinary,
+    "vecpress.pq": VpPQ,
+    "vecpress.rq": VpRQ,
+    "faiss.flat": FaissFlat,
+    "faiss.pq": FaissPQ,
+    "faiss.rq": FaissRQ,
+    "faiss.ivfpq": FaissIVFPQ,
+    "faiss.hnsw": FaissHNSW,
+    "faiss.binary": FaissBinary,
+    "hnswlib.hnsw": HnswlibHNSW,
+}

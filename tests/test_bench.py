@@ -1,0 +1,176 @@
+"""The benchmark harness (vecpress.bench): quality measures on hand-made
+cases, dataset loaders, grid validation, and a smoke run end to end."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vecpress.bench import load_grid, load_qrels, open_dataset, recalls, run_benchmark
+from vecpress.bench.configs import validate_grid
+from vecpress.bench.data import ground_truth
+from vecpress.bench.plots import pareto
+from vecpress.bench.runner import ndcg10
+from vecpress.cli import main as vecpress_main
+from vecpress.datasets import Dataset
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+OK_KEYS = {"dataset", "config", "search", "label", "k", "batch", "repeats", "threads", "machine",
+           "train_s", "add_s", "build_s", "bytes_per_vector", "total_bytes", "qps_batch",
+           "qps_batch1", "latency_p50_ms", "latency_p99_ms", "recall@1", "recall@10",
+           "recall@100", "status"}
+
+
+def test_recalls_hand_made():
+    found = np.array([[1, 2, 3], [4, 5, 6]])
+    truth = np.array([[1, 3, 9], [7, 8, 4]])
+    # q0: top-1 hit, {1,2,3} & {1,3,9} = 2; q1: top-1 miss, {4,5,6} & {7,8,4} = 1
+    assert recalls(found, truth, ks=(1, 3)) == {"recall@1": 0.5, "recall@3": 0.5}
+    # k deeper than either array is left out rather than guessed
+    assert set(recalls(found, truth, ks=(1, 10))) == {"recall@1"}
+    # padding (-1) never counts as a hit, even against a -1 in the truth
+    assert recalls(np.array([[-1, -1, 3]]), np.array([[-1, 3, 4]]), ks=(3,)) == {"recall@3": 1 / 3}
+
+
+def test_ndcg10_hand_made():
+    rel = {"qrels": {0: {"d0": 1}, 1: {"d1": 2, "d2": 1}}, "doc_keys": np.array(["d0", "d1", "d2"])}
+    ids = np.array([[1, 0, 2], [1, 2, 0]])
+    # q0: its only relevant doc at rank 2 -> 1/log2(3); q1: ideal order -> 1
+    assert ndcg10(ids, rel) == pytest.approx((1 / np.log2(3) + 1.0) / 2)
+    # row-number judgements (no doc_keys), padding ignored
+    assert ndcg10(np.array([[-1, 5]]), {"qrels": {0: {5: 1}}, "doc_keys": None}) == \
+        pytest.approx(1 / np.log2(3))
+
+
+def test_pareto_keeps_only_undominated_points():
+    pts = [(100, 0.9), (200, 0.8), (150, 0.7), (50, 0.95), (300, 0.5), (250, 0.5)]
+    assert pareto(pts) == [(300, 0.5), (200, 0.8), (100, 0.9), (50, 0.95)]
+
+
+def test_load_qrels_both_layouts(tmp_path):
+    a = tmp_path / "rows"
+    a.mkdir()
+    (a / "qrels.tsv").write_text("query_index\tdoc_index\n0\t5\n0\t7\n2\t1\n")
+    assert load_qrels(a) == {"qrels": {0: {5: 1, 7: 1}, 2: {1: 1}}, "doc_keys": None}
+    b = tmp_path / "beir"
+    b.mkdir()
+    (b / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq9\tdocB\t1\nq1\tdocA\t2\nqX\tdocA\t1\n")
+    (b / "query_ids.txt").write_text("q1\nq9\n")
+    (b / "doc_ids.txt").write_text("docA\ndocB\n")
+    got = load_qrels(b)
+    assert got["qrels"] == {1: {"docB": 1}, 0: {"docA": 2}}  # unknown query qX dropped
+    assert list(got["doc_keys"]) == ["docA", "docB"]
+    assert load_qrels(tmp_path) is None
+
+
+def test_grid_validation_messages(tmp_path):
+    with pytest.raises(ValueError, match="unknown adapter 'faiss.nope'"):
+        validate_grid([{"name": "x", "adapter": "faiss.nope"}])
+    with pytest.raises(ValueError, match="two entries named 'x'"):
+        validate_grid([{"name": "x", "adapter": "faiss.flat"}] * 2)
+    with pytest.raises(ValueError, match="unknown keys"):
+        validate_grid([{"name": "x", "adapter": "faiss.flat", "paramz": {}}])
+    with pytest.raises(ValueError, match="'search' must be a non-empty list"):
+        validate_grid([{"name": "x", "adapter": "faiss.flat", "search": {"nprobe": 1}}])
+    f = tmp_path / "grid.json"
+    f.write_text(json.dumps([{"name": "a", "adapter": "vecpress.flat"},
+                             {"name": "b", "adapter": "faiss.flat", "search": [{}]}]))
+    grid = load_grid(str(f), only=["b"])
+    assert [c["name"] for c in grid] == ["b"] and grid[0]["group"] == "faiss.flat"
+    with pytest.raises(FileNotFoundError, match="neither a built-in grid"):
+        load_grid(str(tmp_path / "missing.json"))
+    for name in ("default", "smoke", "scifact"):
+        assert load_grid(name)
+
+
+def test_ground_truth_is_computed_and_cached(sample, tmp_path):
+    ds = Dataset("s", sample.base[:1000], sample.queries[:20])
+    gt = ground_truth(ds, 10, cache=tmp_path)
+    exact = np.argsort(-(ds.queries @ ds.base.T), axis=1, kind="stable")[:, :10]
+    assert recalls(gt, exact, ks=(10,))["recall@10"] == 1.0
+    files = list(tmp_path.glob("gt-s-*.npy"))
+    assert len(files) == 1 and np.array_equal(np.load(files[0]), gt)
+    again = Dataset("s", ds.base, ds.queries)
+    assert np.array_equal(ground_truth(again, 10, cache=tmp_path), gt)
+
+
+def test_hdf5_layout(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(size=(50, 8)), rng.normal(size=(4, 8))
+    with h5py.File(tmp_path / "toy-angular.hdf5", "w") as f:
+        f["train"], f["test"] = train, test
+        f["neighbors"] = np.zeros((4, 10), dtype=np.int32)
+        f.attrs["distance"] = "angular"
+    ds = open_dataset(str(tmp_path / "toy-angular.hdf5"), max_queries=3)
+    assert ds.metric == "ip" and ds.queries.shape == (3, 8) and ds.gt_ids.shape == (3, 10)
+    assert np.allclose(np.linalg.norm(ds.base, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="pass 'sample'"):
+        open_dataset(str(tmp_path / "nothing"))
+
+
+def test_missing_library_or_broken_config_is_recorded_not_fatal(sample, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "hnswlib", None)  # import hnswlib -> ImportError
+    ds = Dataset("s", sample.base[:500], sample.queries[:10])
+    grid = validate_grid([{"name": "exact", "adapter": "vecpress.flat"},
+                          {"name": "hnsw", "adapter": "hnswlib.hnsw"},
+                          {"name": "bad", "adapter": "vecpress.matryoshka",
+                           "params": {"prefix": 999}}])
+    recs = run_benchmark(ds, grid, None, repeats=1, latency_queries=2, progress=False,
+                         cache=tmp_path)
+    by = {r["config"]["name"]: r for r in recs}
+    assert by["hnsw"]["status"] == "skipped" and "hnswlib is not installed" in by["hnsw"]["reason"]
+    # a config that fails is recorded with its error; the run goes on
+    assert by["bad"]["status"] == "error" and "prefix=999" in by["bad"]["reason"]
+    assert by["exact"]["status"] == "ok" and by["exact"]["recall@10"] == 1.0
+
+
+def test_smoke_grid_on_sample_writes_json_markdown_and_plots(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VECPRESS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    # one thread: on a busy machine, faiss's spinning OpenMP threads make training crawl
+    rc = vecpress_main(["bench", "--grid", "smoke", "--queries", "100", "--latency-queries", "10",
+                        "--repeats", "1", "--train-size", "2000", "--threads", "1",
+                        "--out", str(out), "--no-progress"])
+    assert rc == 0
+    recs = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    ok = [r for r in recs if r["status"] == "ok"]
+    assert {r["status"] for r in recs} <= {"ok", "skipped"}, [r.get("reason") for r in recs]
+    assert len(ok) >= 10
+    for r in ok:
+        assert OK_KEYS <= set(r), OK_KEYS - set(r)
+        assert r["dataset"]["name"] == "wordnet-minilm-sample" and r["dataset"]["queries"] == 100
+        assert r["qps_batch"] > 0 and r["qps_batch1"] > 0
+        assert 0 < r["latency_p50_ms"] <= r["latency_p99_ms"]
+        assert all(0.0 <= r[f"recall@{k}"] <= 1.0 for k in (1, 10, 100))
+        assert r["bytes_per_vector"] > 0 and r["total_bytes"] > 0
+        assert r["machine"]["simd_level"] and "faiss-cpu" in r["machine"]["libraries"]
+    by = {r["label"]: r for r in ok}
+    assert by["vp-flat"]["recall@100"] == 1.0
+    assert by["vp-binary-rerank"]["bytes_per_vector"] == 384 / 8 + 4 * 384
+    if "faiss-flat" in by:  # faiss installed
+        assert by["faiss-flat"]["recall@10"] == 1.0
+        # same sign codes and rescoring: vecpress binary+rerank and faiss BinaryFlat + numpy agree
+        assert by["vp-binary-rerank"]["recall@10"] == pytest.approx(
+            by["faiss-binary-rerank"]["recall@10"], abs=0.01)
+    md = (out / "results.md").read_text()
+    assert md.startswith("# vecpress benchmark: wordnet-minilm-sample")
+    assert all(f"| {label} |" in md for label in by)
+    for png in ("recall_qps.png", "recall_bytes.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "results.jsonl" in capsys.readouterr().out
+
+
+@pytest.mark.shared_data
+def test_scifact_ndcg_through_the_harness(tmp_path):
+    if not (SHARED / "scifact-minilm" / "base.npy").exists():
+        pytest.skip("../shared/data/scifact-minilm is absent")
+    ds = open_dataset(str(SHARED / "scifact-minilm"))
+    grid = validate_grid([{"name": "exact", "adapter": "vecpress.flat"},
+                          {"name": "faiss", "adapter": "faiss.flat"}])
+    recs = run_benchmark(ds, grid, None, repeats=1, latency_queries=2, batch=300,
+                         progress=False, cache=tmp_path)
+    for r in recs:
+        assert round(r["ndcg@10"], 3) == 0.645, r["ndcg@10"]  # published MTEB figure 0.6451
