@@ -11,27 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 import vecpress as vp
 from vecpress import _core
+from vecpress.bench.timing import best_time
 from vecpress.datasets import load_npy_dir
 from vecpress.metrics import recall_at_k
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wordnet-minilm"
-
-
-def best_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(argv=None):
@@ -74,7 +64,7 @@ def main(argv=None):
     times = {name: [] for name in cases}
     for _ in range(args.repeats):
         for name, fn in cases.items():
-            times[name].append(best_time(fn, 1))
+            times[name].append(best_time(fn, 1, warmup=True))
     best = {name: min(t) for name, t in times.items()}
     qps = {name: nq / t for name, t in best.items()}
     recalls = {

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 
 import numpy as np
 
 import vecpress.gpu as gpu
-from vecpress import _core
+from vecpress import _core, runtime
 
 
 def best_time(fn, repeat: int) -> float:
@@ -51,17 +50,6 @@ def gpu_call(fn):
         gpu._cuda.synchronize(0)
         return out
     return run
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def bench_hamming(n, nbits, nqs, k, repeat, cpu_max_q, rng):
@@ -165,7 +153,7 @@ def main() -> int:
     report = {
         "device": info,
         "peak_gbs": info["memory_bandwidth_gbs"],
-        "cpu": cpu_model(),
+        "cpu": runtime.cpu_model(),
         "cpu_threads": _core.default_threads(),
         "simd": _core.simd_level(),
         "results": [],

@@ -23,21 +23,10 @@ import numpy as np
 
 import vecpress as vp
 from vecpress import _core
+from vecpress.bench.timing import best_time
+from vecpress.metrics import recall_at_k
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wordnet-minilm"
-
-
-def best_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def recall10(ids, gt):
-    return float(np.mean([len(set(a[:10]) & set(b[:10])) / 10 for a, b in zip(ids, gt)]))
 
 
 def faiss_rq(faiss, d, M, cb=None, beam=8, lut=0):
@@ -137,8 +126,8 @@ def main(argv=None):
     res["search_qps_ours"] = len(q) / min(t_o)
     res["search_qps_faiss"] = len(fq) / min(t_f)
     res["search_ratio"] = res["search_qps_ours"] / res["search_qps_faiss"]
-    res["recall10_ours"] = recall10(idx.search(q, 10)[1], gt)
-    res["recall10_faiss"] = recall10(fidx.search(q, 10)[1], gt)
+    res["recall10_ours"] = recall_at_k(idx.search(q, 10)[1], gt, 10)
+    res["recall10_faiss"] = recall_at_k(fidx.search(q, 10)[1], gt, 10)
     print(f"search: ours {res['search_qps_ours']:.0f} QPS faiss {res['search_qps_faiss']:.1f} QPS "
           f"ratio {res['search_ratio']:.0f}x; recall@10 ours {res['recall10_ours']:.3f} "
           f"faiss {res['recall10_faiss']:.3f}", flush=True)
@@ -153,8 +142,8 @@ def main(argv=None):
             t0 = time.perf_counter()
             ix.add(x)
             te = time.perf_counter() - t0
-            r0 = recall10(ix.search(q, 10, rerank=0)[1], gt)
-            r1 = recall10(ix.search(q, 10)[1], gt)
+            r0 = recall_at_k(ix.search(q, 10, rerank=0)[1], gt, 10)
+            r1 = recall_at_k(ix.search(q, 10)[1], gt, 10)
             qps0 = len(q) / best_time(lambda: ix.search(q, 10, rerank=0), a.repeats)
             qps1 = len(q) / best_time(lambda: ix.search(q, 10), a.repeats)
             res[f"M{M}"] = dict(train_s=tt, encode_vps=len(x) / te, recall10=r0,

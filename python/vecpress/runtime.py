@@ -58,13 +58,14 @@ def info() -> dict:
         "gpu_available": gpu_ok,
         "threads": get_num_threads(),
         "hardware_threads": int(_core.hardware_threads()),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU model name (from /proc/cpuinfo where available)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

@@ -10,6 +10,18 @@ import time
 import numpy as np
 
 
+def best_time(fn, repeats: int, warmup: bool = False) -> float:
+    """Fastest of ``repeats`` timed calls of fn() in seconds (one untimed call first if warmup)."""
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def time_batches(search, queries: np.ndarray, batch: int) -> float:
     """Seconds to answer all queries in consecutive batches of ``batch`` rows."""
     t0 = time.perf_counter()
