@@ -62,6 +62,26 @@ std::pair<const T*, int64_t> vector(const py::array& a, const char* name, int64_
   return {static_cast<const T*>(a.data()), int64_t(a.shape(0))};
 }
 
+struct Tensor3 {
+  const float* ptr;
+  int64_t d0, d1, d2;
+};
+
+// A 3-D, C-contiguous float32 array (codebooks, ADC tables). `layout` names the
+// axes in messages, e.g. "(M, ksub, dsub)"; shape[1] / shape[2] are checked
+// when expect1 / expect2 are >= 0.
+inline Tensor3 f32_tensor3(const py::array& a, const char* name, const std::string& layout,
+                           int64_t expect1 = -1, int64_t expect2 = -1) {
+  if (!py::dtype::of<float>().is(a.dtype()))
+    throw py::type_error(std::string(name) + " must have dtype float32, got " +
+                         std::string(py::str(a.dtype())) + "; convert with .astype(np.float32)");
+  if (a.ndim() != 3 || !(a.flags() & py::array::c_style) ||
+      (expect1 >= 0 && a.shape(1) != expect1) || (expect2 >= 0 && a.shape(2) != expect2))
+    throw py::value_error(std::string(name) + " must be a C-contiguous " + layout + " float32 array");
+  return {static_cast<const float*>(a.data()), int64_t(a.shape(0)), int64_t(a.shape(1)),
+          int64_t(a.shape(2))};
+}
+
 template <class T>
 py::array_t<T> empty(std::initializer_list<int64_t> shape) {
   std::vector<py::ssize_t> s(shape.begin(), shape.end());

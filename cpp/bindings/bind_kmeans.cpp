@@ -15,12 +15,7 @@ void bind_kmeans(py::module_& m) {
                                   " training vectors, got " + std::to_string(X.rows));
           auto c = empty<float>({k, X.cols});
           float* cp = c.mutable_data();
-          KMeansParams p;
-          p.niter = niter;
-          p.seed = seed;
-          p.max_points_per_centroid = max_points_per_centroid;
-          p.kmeanspp = kmeanspp;
-          p.nthreads = nthreads;
+          KMeansParams p{niter, seed, max_points_per_centroid, kmeanspp, nthreads};
           float mse;
           {
             py::gil_scoped_release nogil;

@@ -17,27 +17,22 @@ struct Centroids {
 
 // centroids: C-contiguous float32 (M, ksub, dsub) with ksub 16 or 256.
 Centroids centroids_view(const py::array& c) {
-  if (!py::dtype::of<float>().is(c.dtype()))
-    throw py::type_error("centroids must have dtype float32; convert with .astype(np.float32)");
-  if (c.ndim() != 3 || !(c.flags() & py::array::c_style))
-    throw py::value_error("centroids must be a C-contiguous (M, ksub, dsub) float32 array");
-  if (c.shape(1) != 16 && c.shape(1) != 256)
+  Tensor3 t = f32_tensor3(c, "centroids", "(M, ksub, dsub)");
+  if (t.d1 != 16 && t.d1 != 256)
     throw py::value_error("centroids.shape[1] (ksub) must be 16 (4-bit) or 256 (8-bit), got " +
-                          std::to_string(c.shape(1)));
-  if (c.shape(0) == 0 || c.shape(2) == 0)
-    throw py::value_error("centroids must have M > 0 and dsub > 0");
-  return {static_cast<const float*>(c.data()), int64_t(c.shape(0)), int64_t(c.shape(1)),
-          int64_t(c.shape(2))};
+                          std::to_string(t.d1));
+  if (t.d0 == 0 || t.d2 == 0) throw py::value_error("centroids must have M > 0 and dsub > 0");
+  return {t.ptr, t.d0, t.d1, t.d2};
 }
 
 // tables: C-contiguous float32 (nq, M, ksub); returns nq.
 int64_t tables_view(const py::array& t, int64_t M, int64_t ksub, const float** ptr) {
-  if (!py::dtype::of<float>().is(t.dtype())) throw py::type_error("tables must have dtype float32");
-  if (t.ndim() != 3 || t.shape(1) != M || t.shape(2) != ksub || !(t.flags() & py::array::c_style))
-    throw py::value_error("tables must be a C-contiguous (nq, " + std::to_string(M) + ", " +
-                          std::to_string(ksub) + ") float32 array (from adc_table_ip/l2)");
-  *ptr = static_cast<const float*>(t.data());
-  return int64_t(t.shape(0));
+  Tensor3 v = f32_tensor3(t, "tables",
+                          "(nq, " + std::to_string(M) + ", " + std::to_string(ksub) +
+                              ") (from adc_table_ip/l2)",
+                          M, ksub);
+  *ptr = v.ptr;
+  return v.d0;
 }
 
 const uint8_t* packed_view(const py::array& p, int64_t n, int64_t M) {
@@ -77,12 +72,7 @@ void bind_pq(py::module_& m) {
                                   " vectors, got " + std::to_string(X.rows));
           auto c = py::array_t<float>(std::vector<py::ssize_t>{M, ksub, X.cols / M});
           float* cp = c.mutable_data();
-          KMeansParams p;
-          p.niter = niter;
-          p.seed = seed;
-          p.max_points_per_centroid = max_points_per_centroid;
-          p.kmeanspp = kmeanspp;
-          p.nthreads = nthreads;
+          KMeansParams p{niter, seed, max_points_per_centroid, kmeanspp, nthreads};
           {
             py::gil_scoped_release nogil;
             pq_train(X.ptr, X.rows, X.cols, M, nbits, p, cp);

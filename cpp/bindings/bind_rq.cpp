@@ -17,16 +17,13 @@ struct Codebooks {
 };
 
 Codebooks codebooks_view(const py::array& a) {
-  if (!py::dtype::of<float>().is(a.dtype()))
-    throw py::type_error("codebooks must have dtype float32, got " + std::string(py::str(a.dtype())));
-  if (a.ndim() != 3 || !(a.flags() & py::array::c_style))
-    throw py::value_error("codebooks must be a C-contiguous (M, K, d) float32 array");
-  int64_t K = a.shape(1);
+  Tensor3 t = f32_tensor3(a, "codebooks", "(M, K, d)");
+  int64_t K = t.d1;
   if (K < 2 || K > 256 || (K & (K - 1)))
     throw py::value_error("codebooks must have K = 2^nbits codewords per stage, nbits in 1..8; got K = " +
                           std::to_string(K));
-  if (a.shape(0) < 1 || a.shape(2) < 1) throw py::value_error("codebooks must be non-empty");
-  return {static_cast<const float*>(a.data()), int64_t(a.shape(0)), K, int64_t(a.shape(2))};
+  if (t.d0 < 1 || t.d2 < 1) throw py::value_error("codebooks must be non-empty");
+  return {t.ptr, t.d0, K, t.d2};
 }
 
 void check_beam(int beam) {

@@ -151,10 +151,8 @@ void bind_search(py::module_& m) {
         py::arg("q"), py::arg("d"), py::arg("nthreads") = 0);
 
   auto tables_view = [](const py::array& t, int64_t M) {
-    if (!py::dtype::of<float>().is(t.dtype())) throw py::type_error("tables must be float32");
-    if (t.ndim() != 3 || t.shape(2) != 256 || t.shape(1) != M || !(t.flags() & py::array::c_style))
-      throw py::value_error("tables must be a C-contiguous (nq, M, 256) float32 array with M = codes.shape[1]");
-    return std::make_pair(static_cast<const float*>(t.data()), int64_t(t.shape(0)));
+    Tensor3 v = f32_tensor3(t, "tables", "(nq, M, 256) with M = codes.shape[1]", M, 256);
+    return std::make_pair(v.ptr, v.d0);
   };
 
   m.def("adc_scan_u8",
