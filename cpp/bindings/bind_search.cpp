@@ -151,7 +151,7 @@ void bind_search(py::module_& m) {
         py::arg("q"), py::arg("d"), py::arg("nthreads") = 0);
 
   auto tables_view = [](const py::array& t, int64_t M) {
-    Tensor3 v = f32_tensor3(t, "tables", "(nq, M, 256) with M = codes.shape[1]", M, 256);
+    Tensor3 v = f32_tensor3(t, "tables", "(nq, M = codes.shape[1], 256)", M, 256);
     return std::make_pair(v.ptr, v.d0);
   };
 
