@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "dispatch.hpp"
-#include "vecpress/flat.hpp"
 #include "vecpress/parallel.hpp"
 
 namespace vecpress {
@@ -18,8 +17,58 @@ namespace vecpress {
 // Up to this many dimensions the assignment step uses the small-d kernel.
 constexpr int64_t kSmallDim = 32;
 
+namespace {
+
+constexpr int64_t kAssignRows = 256;  // rows scored per GEMM call (their scores stay in L2)
+
+// Lowest index of the minimum of v[0:n] (n > 0). Lane-wise minima first, so
+// the compiler vectorises the pass, then the first position holding it.
+inline int64_t argmin(const float* v, int64_t n) {
+  constexpr int L = 8;
+  float lane[L];
+  for (int l = 0; l < L; ++l) lane[l] = v[0];
+  int64_t j = 0;
+  for (; j + L <= n; j += L)
+    for (int l = 0; l < L; ++l) lane[l] = v[j + l] < lane[l] ? v[j + l] : lane[l];
+  float m = lane[0];
+  for (int l = 1; l < L; ++l) m = lane[l] < m ? lane[l] : m;
+  for (; j < n; ++j) m = v[j] < m ? v[j] : m;
+  int64_t i = 0;
+  while (v[i] != m) ++i;
+  return i;
+}
+
+// Large d: ||x - c||^2 = ||x||^2 + (||c||^2 - 2<x, c>); a GEMM block gives the
+// inner products of kAssignRows rows with every centroid, then one argmin per
+// row. No heap: top-1 over a few hundred centroids is a vector min.
+void assign_gemm(const float* x, int64_t n, int64_t d, const float* centroids, int64_t k,
+                 idx_t* assign, float* dist, int nthreads) {
+  const detail::DotFns& f = detail::dot_fns();
+  std::vector<float> cn(k);
+  for (int64_t c = 0; c < k; ++c) cn[c] = f.dot(centroids + c * d, centroids + c * d, d);
+  parallel_for((n + kAssignRows - 1) / kAssignRows, nthreads, [&](int64_t b) {
+    int64_t i0 = b * kAssignRows, nr = std::min(kAssignRows, n - i0);
+    thread_local std::vector<float> ip;  // reused: a fresh 256 KB block per task costs page faults
+    ip.resize(nr * k);
+    f.ip_block(x + i0 * d, d, nr, centroids, d, k, d, ip.data(), k);
+    for (int64_t r = 0; r < nr; ++r) {
+      float* row = ip.data() + r * k;
+      for (int64_t c = 0; c < k; ++c) row[c] = cn[c] - 2.0f * row[c];
+      int64_t best = argmin(row, k);
+      assign[i0 + r] = best;
+      if (dist) {
+        const float* xi = x + (i0 + r) * d;
+        dist[i0 + r] = std::max(0.0f, f.dot(xi, xi, d) + row[best]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void kmeans_assign(const float* x, int64_t n, int64_t d, const float* centroids, int64_t k,
                    idx_t* assign, float* dist, int nthreads) {
+  VP_CHECK(d > 0 && k > 0, "k-means assignment needs d > 0 and k > 0");
   if (d <= kSmallDim) {
     // Small d (PQ sub-spaces): a GEMM has too little depth to pay off; score
     // the transposed centroids directly, 8-32 per register pass.
@@ -34,9 +83,7 @@ void kmeans_assign(const float* x, int64_t n, int64_t d, const float* centroids,
     });
     return;
   }
-  std::vector<float> tmp(dist ? 0 : n);
-  flat_search(centroids, k, d, x, n, d, d, Metric::L2, 1, dist ? dist : tmp.data(), assign,
-              nthreads);
+  assign_gemm(x, n, d, centroids, k, assign, dist, nthreads);
 }
 
 namespace {
@@ -78,6 +125,49 @@ void seed_kmeanspp(const float* x, int64_t n, int64_t d, int64_t k, std::mt19937
 
 }  // namespace
 
+namespace {
+
+// Centroid step: each centroid becomes the mean of its rows. Rows are summed in
+// fixed chunks (partial sums per chunk, added in chunk order), so the threads
+// stream x once and the result does not depend on the thread count. Empty
+// clusters take a copy of the largest cluster's centroid, the two nudged apart
+// symmetrically and its count split, so both get points next time (faiss's rule).
+void kmeans_update(const float* x, int64_t n, int64_t d, int64_t k, const idx_t* assign,
+                   int nthreads, float* centroids) {
+  std::vector<int64_t> counts(k, 0);
+  for (int64_t i = 0; i < n; ++i) counts[assign[i]]++;
+  constexpr int64_t kChunk = 16384;
+  int64_t nchunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> sums(nchunks * k * d, 0.0);
+  parallel_for(nchunks, nthreads, [&](int64_t b) {
+    double* part = sums.data() + b * k * d;
+    for (int64_t i = b * kChunk; i < std::min(n, (b + 1) * kChunk); ++i) {
+      double* s = part + assign[i] * d;
+      const float* xi = x + i * d;
+      for (int64_t j = 0; j < d; ++j) s[j] += xi[j];
+    }
+  });
+  for (int64_t b = 1; b < nchunks; ++b)
+    for (int64_t e = 0; e < k * d; ++e) sums[e] += sums[b * k * d + e];
+  for (int64_t c = 0; c < k; ++c)
+    if (counts[c] > 0)
+      for (int64_t j = 0; j < d; ++j) centroids[c * d + j] = float(sums[c * d + j] / double(counts[c]));
+  for (int64_t c = 0; c < k; ++c) {
+    if (counts[c] != 0) continue;
+    int64_t big = int64_t(std::max_element(counts.begin(), counts.end()) - counts.begin());
+    constexpr float eps = 1.0f / 1024.0f;
+    for (int64_t j = 0; j < d; ++j) {
+      float v = centroids[big * d + j];
+      float s = (j % 2 == 0) ? 1.0f : -1.0f;
+      centroids[c * d + j] = v * (1 + s * eps);
+      centroids[big * d + j] = v * (1 - s * eps);
+    }
+    counts[c] = counts[big] / 2;
+    counts[big] -= counts[c];
+  }
+}
+}  // namespace
+
 float kmeans_train(const float* x_in, int64_t n_in, int64_t d, int64_t k,
                    const KMeansParams& p, float* centroids) {
   VP_CHECK(d > 0 && k > 0, "k-means needs d > 0 and k > 0");
@@ -100,48 +190,23 @@ float kmeans_train(const float* x_in, int64_t n_in, int64_t d, int64_t k,
     for (int64_t i = 0; i < n; ++i) std::memcpy(&sub[i * d], x_in + perm[i] * d, sizeof(float) * d);
     x = sub.data();
   }
-  if (p.kmeanspp)
+  if (p.warm_start) {
+    // the caller's centroids are the starting point
+  } else if (p.kmeanspp) {
     seed_kmeanspp(x, n, d, k, rng, centroids, p.nthreads);
-  else
+  } else {
     seed_random(x, n, d, k, rng, centroids);
+  }
 
   std::vector<idx_t> assign(n);
   std::vector<float> dist(n);
-  std::vector<double> sums(k * d);
-  std::vector<int64_t> counts(k);
   float mse = 0;
   for (int it = 0; it < std::max(1, p.niter); ++it) {
     kmeans_assign(x, n, d, centroids, k, assign.data(), dist.data(), p.nthreads);
     double total = 0;
     for (int64_t i = 0; i < n; ++i) total += dist[i];
     mse = float(total / double(n));
-    std::fill(sums.begin(), sums.end(), 0.0);
-    std::fill(counts.begin(), counts.end(), 0);
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t c = assign[i];
-      counts[c]++;
-      const float* xi = x + i * d;
-      double* s = &sums[c * d];
-      for (int64_t j = 0; j < d; ++j) s[j] += xi[j];
-    }
-    for (int64_t c = 0; c < k; ++c)
-      if (counts[c] > 0)
-        for (int64_t j = 0; j < d; ++j) centroids[c * d + j] = float(sums[c * d + j] / double(counts[c]));
-    // Empty clusters: take a copy of the largest cluster's centroid, nudge the
-    // two apart symmetrically and split its count, so both get points next time.
-    for (int64_t c = 0; c < k; ++c) {
-      if (counts[c] != 0) continue;
-      int64_t big = int64_t(std::max_element(counts.begin(), counts.end()) - counts.begin());
-      constexpr float eps = 1.0f / 1024.0f;
-      for (int64_t j = 0; j < d; ++j) {
-        float v = centroids[big * d + j];
-        float s = (j % 2 == 0) ? 1.0f : -1.0f;
-        centroids[c * d + j] = v * (1 + s * eps);
-        centroids[big * d + j] = v * (1 - s * eps);
-      }
-      counts[c] = counts[big] / 2;
-      counts[big] -= counts[c];
-    }
+    kmeans_update(x, n, d, k, assign.data(), p.nthreads, centroids);
   }
   return mse;
 }
