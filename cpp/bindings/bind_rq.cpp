@@ -74,7 +74,7 @@ void bind_rq(py::module_& m) {
           }
           return cb;
         },
-        py::arg("x"), py::arg("M"), py::arg("nbits"), py::arg("beam") = 8, py::arg("niter") = 25,
+        py::arg("x"), py::arg("M"), py::arg("nbits"), py::arg("beam") = 8, py::arg("niter") = 10,
         py::arg("max_points_per_centroid") = 256, py::arg("seed") = 1234,
         py::arg("progress") = py::none(), py::arg("nthreads") = 0,
         py::arg("progressive_dim_steps") = 10);

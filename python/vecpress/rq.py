@@ -64,7 +64,8 @@ class ResidualQuantizer:
     beam : int >= 1
         Beam width of the encoder (and of the training-set re-encoding).
     niter : int
-        k-means iterations per stage.
+        k-means iterations per stage, per progressive step (faiss's
+        ResidualQuantizer also runs 10: the steps warm-start each other).
     max_points_per_centroid : int
         k-means trains stage m on at most K * this residuals (seeded sample).
     seed : int
@@ -77,7 +78,7 @@ class ResidualQuantizer:
         Threads used by the kernels (0/None = all cores).
     """
 
-    def __init__(self, dim: int, M: int, nbits: int = 8, beam: int = 8, niter: int = 25,
+    def __init__(self, dim: int, M: int, nbits: int = 8, beam: int = 8, niter: int = 10,
                  max_points_per_centroid: int = 256, seed: int = 1234,
                  progressive_dim_steps: int = 10, threads: int | None = None):
         self.dim = check_positive_int(dim, "dim")

@@ -44,7 +44,7 @@ void rq_compute_tables(const float* q, int64_t nq, const float* codebooks, int64
 
 struct RQTrainParams {
   int beam = 8;             // beam width used to re-encode the training set between stages
-  int niter = 25;           // k-means iterations per stage
+  int niter = 10;           // k-means iterations per stage (per step when progressive; faiss: 10)
   int64_t max_points_per_centroid = 256;  // k-means sample per stage: K * this residuals
   // k-means of each stage on progressively more principal axes (faiss's
   // default, better codebooks; costs about 2x plain k-means); <= 1: plain.
