@@ -158,11 +158,13 @@ def test_bad_inputs(small):
         _core.rq_encode(x, q.codebooks, 4, np.zeros(3, np.float32))
 
 
+@pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
-def test_index_contract_and_adc_scores(small, metric, tmp_path):
+def test_index_contract_and_adc_scores(small, metric, groups, tmp_path):
     train, x = small
     base, qs = x[:1500], x[1500:1530]
-    idx = vecpress.RQIndex(48, metric, M=6, nbits=6, beam=4, rerank=0)
+    idx = vecpress.RQIndex(48, metric, M=6 // groups, nbits=6, beam=4, rerank=0, groups=groups)
+    assert idx.bytes_per_vector() == 6 + (metric == "l2")
     with pytest.raises(vecpress.NotTrainedError):
         idx.add(base)
     idx.train(train, progress=False)
@@ -192,7 +194,7 @@ def test_index_contract_and_adc_scores(small, metric, tmp_path):
     p = tmp_path / "rq.vp"
     idx.save(p)
     back = vecpress.load(p)
-    assert isinstance(back, vecpress.RQIndex) and len(back) == 1000
+    assert isinstance(back, vecpress.RQIndex) and len(back) == 1000 and back.groups == groups
     s3, got3 = back.search(qs, 5)
     np.testing.assert_array_equal(got3, got2)
     ids_new = back.add(base[:3])
@@ -212,6 +214,56 @@ def test_index_rerank_is_exact_on_candidates(small):
     _, ids0 = idx.search(qs, 5, rerank=0)
     rec_0 = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ids0, true)])
     assert rec_rr >= rec_0 and rec_rr > 0.8
+
+
+# ---- group residual quantization ------------------------------------------
+def test_group_rq_is_one_rq_per_slice(small):
+    train, x = small
+    G, M, kw = 3, 2, dict(nbits=5, beam=4, niter=4, seed=21)
+    g = vecpress.GroupResidualQuantizer(48, G, M, **kw).train(train, progress=False)
+    codes, err, rn = g.encode_with_stats(x)
+    assert codes.shape == (len(x), G * M) and g.codebooks.shape == (G, M, 32, 16)
+    parts = []
+    for i in range(G):
+        sl = slice(16 * i, 16 * (i + 1))
+        one = ResidualQuantizer(16, M, **(kw | {"seed": 21 + i})).train(train[:, sl])
+        np.testing.assert_array_equal(one.codebooks, g.codebooks[i])
+        np.testing.assert_array_equal(one.encode(x[:, sl]), codes[:, i * M:(i + 1) * M])
+        parts.append(g.codebooks[i][np.arange(M), codes[:, i * M:(i + 1) * M]].sum(1))
+    ref = np.concatenate(parts, axis=1)  # numpy decode: codewords summed per group
+    np.testing.assert_allclose(g.decode(codes), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(err, ((x - ref) ** 2).sum(1), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(rn, (ref ** 2).sum(1), rtol=1e-3, atol=1e-3)
+    t = g.compute_tables(x[:7], 1.0, 256)
+    adc = np.take_along_axis(t, np.broadcast_to(codes[None, :50], (7, 50, G * M)).transpose(0, 2, 1)
+                             .astype(np.int64), 2).sum(1)
+    np.testing.assert_allclose(adc, x[:7].astype(np.float64) @ ref[:50].T, rtol=1e-4, atol=1e-3)
+
+
+def test_group_rq_one_group_is_plain_rq(small):
+    train, x = small
+    g = vecpress.GroupResidualQuantizer(48, 1, 3, nbits=5, niter=4).train(train)
+    r = ResidualQuantizer(48, 3, nbits=5, niter=4).train(train)
+    np.testing.assert_array_equal(g.codebooks[0], r.codebooks)
+    np.testing.assert_array_equal(g.encode(x), r.encode(x))
+
+
+def test_group_rq_bad_inputs(small):
+    train, x = small
+    with pytest.raises(ValueError, match="divide"):
+        vecpress.GroupResidualQuantizer(48, 5, 2)
+    with pytest.raises(ValueError, match="groups"):
+        vecpress.RQIndex(48, "ip", M=2, groups=0)
+    g = vecpress.GroupResidualQuantizer(48, 2, 2, nbits=4, niter=2)
+    with pytest.raises(vecpress.NotTrainedError):
+        g.encode(x)
+    with pytest.raises(ValueError, match="at least"):
+        g.train(train[:8])
+    g.train(train)
+    with pytest.raises(vecpress.ShapeError):
+        g.decode(np.zeros((2, 2), np.uint8))
+    with pytest.raises(vecpress.DimensionError):
+        g.encode(x[:, :24])
 
 
 # ---- real data: wordnet-minilm against faiss -------------------------------

@@ -19,6 +19,7 @@ from .opq import PQRotation
 from .pq_index import PQIndex
 from .quantizers import ProductQuantizer
 from .rotation import PCARotation
+from .group_rq import GroupResidualQuantizer
 from .rq import ResidualQuantizer
 from .rq_index import RQIndex
 from .runtime import (available_simd_levels, get_num_threads, info, set_num_threads,
@@ -30,8 +31,8 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = _core.VERSION
 
 __all__ = [
-    "BinaryIndex", "FlatIndex", "Index", "MatryoshkaIndex", "PCARotation", "PQIndex",
-    "PQRotation", "ProductQuantizer", "RQIndex", "ResidualQuantizer",
+    "BinaryIndex", "FlatIndex", "GroupResidualQuantizer", "Index", "MatryoshkaIndex",
+    "PCARotation", "PQIndex", "PQRotation", "ProductQuantizer", "RQIndex", "ResidualQuantizer",
     "load", "prefix_recall_curve", "recall_at_k", "ndcg_at_k",
     "available_simd_levels", "get_num_threads", "info", "set_num_threads", "set_simd_level",
     "simd_level",

@@ -26,6 +26,12 @@ def _check_int_range(v, name: str, lo: int, hi: int) -> int:
     return int(v)
 
 
+def _check_train_rows(x: np.ndarray, K: int) -> None:
+    if x.shape[0] < K:
+        raise ValueError(f"training needs at least 2**nbits = {K} vectors, "
+                         f"got {x.shape[0]}; pass more vectors or lower nbits")
+
+
 class _Progress:
     """tqdm bar over the stages that appears only when training is slow."""
 
@@ -132,18 +138,25 @@ class ResidualQuantizer:
         shows it once training has taken more than a couple of seconds.
         """
         x = as_f32_matrix(vectors, "training vectors", self.dim)
-        if x.shape[0] < self.K:
-            raise ValueError(f"training needs at least 2**nbits = {self.K} vectors, "
-                             f"got {x.shape[0]}; pass more vectors or lower nbits")
+        _check_train_rows(x, self.K)
         bar = _Progress(self.M, progress)
         try:
-            cb = _core.rq_train(x, self.M, self.nbits, self.beam, self.niter,
-                                self.max_points_per_centroid, self.seed, bar, self.threads,
-                                self.progressive_dim_steps)
+            self._train_stages(x, bar)
         finally:
             bar.close()
-        self._set_codebooks(cb)
         return self
+
+    def _train_stages(self, x: np.ndarray, callback) -> None:
+        # callback(stage, mse) runs after each stage (it may raise to abort).
+        cb = _core.rq_train(x, self.M, self.nbits, self.beam, self.niter,
+                            self.max_points_per_centroid, self.seed, callback, self.threads,
+                            self.progressive_dim_steps)
+        self._set_codebooks(cb)
+
+    @property
+    def code_size(self) -> int:
+        """Code bytes per vector (one per stage)."""
+        return self.M
 
     def encode(self, vectors) -> np.ndarray:
         """Codes (n, M) uint8 of vectors (n, dim) by beam search of width ``beam``."""

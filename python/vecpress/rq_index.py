@@ -6,6 +6,7 @@ import numpy as np
 from . import _core
 from ._validate import as_f32_matrix
 from .index import CodedIndex, register
+from .group_rq import GroupResidualQuantizer
 from .rq import ResidualQuantizer, _check_int_range
 
 
@@ -33,14 +34,23 @@ class RQIndex(CodedIndex):
     rerank : int, candidates re-scored exactly with stored float vectors
         (0 = keep no float vectors and return ADC scores)
     threads : int, optional (0/None = all cores)
+    groups : int dividing dim (default 1): group residual quantization, an
+        independent M-stage RQ on each of ``groups`` slices of dim / groups
+        dimensions (:class:`vecpress.GroupResidualQuantizer`); codes then take
+        groups * M bytes, cheaper to train and encode than one RQ of that size.
 
     ``search(queries, k, rerank=None)`` overrides rerank per call.
     """
 
     def __init__(self, dim: int, metric: str = "ip", M: int = 8, nbits: int = 8, beam: int = 8,
-                 norm_bits: int = 8, rerank: int = 0, threads: int | None = None):
+                 norm_bits: int = 8, rerank: int = 0, threads: int | None = None,
+                 groups: int = 1):
         super().__init__(dim, metric, threads)
-        self.rq = ResidualQuantizer(dim, M, nbits, beam=beam, threads=self.threads)
+        if groups == 1:
+            self.rq = ResidualQuantizer(dim, M, nbits, beam=beam, threads=self.threads)
+        else:
+            self.rq = GroupResidualQuantizer(dim, groups, M, nbits, beam=beam,
+                                             threads=self.threads)
         self.norm_bits = _check_int_range(norm_bits, "norm_bits", 1, 8)
         if isinstance(rerank, bool) or not isinstance(rerank, (int, np.integer)) or rerank < 0:
             raise ValueError(f"rerank must be a non-negative integer, got {rerank!r}")
@@ -61,8 +71,12 @@ class RQIndex(CodedIndex):
         return self.rq.beam
 
     @property
+    def groups(self) -> int:
+        return getattr(self.rq, "groups", 1)
+
+    @property
     def _code_cols(self) -> int:
-        return self.rq.M + (1 if self.metric == "l2" else 0)
+        return self.rq.code_size + (1 if self.metric == "l2" else 0)
 
     @property
     def is_trained(self) -> bool:
@@ -83,8 +97,8 @@ class RQIndex(CodedIndex):
 
     @property
     def codes(self) -> np.ndarray:
-        """Stored codes (n, M) uint8 (the norm byte, if any, is not included)."""
-        return self._codes.data[:, : self.M]
+        """Stored codes (n, groups * M) uint8 (the norm byte, if any, is not included)."""
+        return self._codes.data[:, : self.rq.code_size]
 
     def _norm_table(self) -> np.ndarray:
         vmin, vmax = self._norm_range
@@ -124,7 +138,7 @@ class RQIndex(CodedIndex):
         arrays = self._code_arrays()
         if self.rq.is_trained:
             arrays["codebooks"] = self.rq._codebooks
-        params = {"M": self.M, "nbits": self.nbits, "beam": self.beam,
+        params = {"M": self.M, "nbits": self.nbits, "beam": self.beam, "groups": self.groups,
                   "norm_bits": self.norm_bits, "rerank": self.rerank, "threads": self.threads,
                   "norm_range": list(self._norm_range) if self._norm_range else None}
         return params, arrays
@@ -132,11 +146,15 @@ class RQIndex(CodedIndex):
     @classmethod
     def _from_state(cls, params, arrays):
         obj = cls(params["dim"], params["metric"], params["M"], params["nbits"], params["beam"],
-                  params["norm_bits"], params["rerank"], params.get("threads", 0))
+                  params["norm_bits"], params["rerank"], params.get("threads", 0),
+                  params.get("groups", 1))
         if "codebooks" in arrays:
             cb = np.ascontiguousarray(arrays["codebooks"], dtype=np.float32)
-            if cb.shape != (obj.M, obj.rq.K, obj.dim):
-                raise ValueError("codebooks array does not match M, nbits and dim")
+            want = (obj.M, obj.rq.K, obj.dim)
+            if obj.groups > 1:
+                want = (obj.groups, obj.M, obj.rq.K, obj.dim // obj.groups)
+            if cb.shape != want:
+                raise ValueError("codebooks array does not match groups, M, nbits and dim")
             obj.rq._set_codebooks(cb)
         if params.get("norm_range") is not None:
             obj._norm_range = tuple(float(v) for v in params["norm_range"])
