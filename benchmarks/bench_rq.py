@@ -10,7 +10,8 @@ Prints (and writes as JSON with --json PATH):
   faiss.ResidualQuantizer (default, and with use_beam_LUT=1), with MSE;
 - search QPS and recall@10 of RQIndex (ADC tables) vs IndexResidualQuantizer
   (default search: decompress every code), 1,000 queries, k=10;
-- M=16 and M=32 recall@10 with and without exact rerank of 100 candidates.
+- M=16 and M=32 recall@10 with and without exact rerank of 100 candidates, and
+  group RQ (2 x 8 and 4 x 8 stages) at the same code sizes.
 """
 from __future__ import annotations
 
@@ -50,7 +51,11 @@ def main(argv=None):
     ap.add_argument("--nbase", type=int, default=0, help="base rows (0 = all)")
     ap.add_argument("--nencode", type=int, default=10000)
     ap.add_argument("--quick", action="store_true", help="skip training faiss (use our codebooks)")
+    ap.add_argument("--skip-search", action="store_true",
+                    help="skip the search comparison (faiss's default search takes minutes)")
     ap.add_argument("--skip-large", action="store_true", help="skip the M=16/32 figures")
+    ap.add_argument("--large", default="1x16,2x8,1x32,4x8",
+                    help="GxM configs of the larger-code section (G groups of M stages)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     import faiss
@@ -109,33 +114,36 @@ def main(argv=None):
           f"mse ours {mse_o:.4f} faiss {mse_f:.4f}", flush=True)
 
     # --- search: ADC vs IndexResidualQuantizer default (decompress) ---
-    idx = vp.RQIndex(d, "ip", M=8, nbits=8, beam=8, threads=a.threads)
-    idx.rq = same
-    idx.add(x)
-    fidx = faiss.IndexResidualQuantizer(d, 8, 8, faiss.METRIC_INNER_PRODUCT)
-    faiss.copy_array_to_vector(np.ascontiguousarray(fcb).ravel(), fidx.rq.codebooks)
-    fidx.rq.max_beam_size = 8
-    fidx.rq.is_trained = True
-    fidx.is_trained = True
-    fidx.add(x)
-    fq = q[:100]  # faiss decompresses every code per query: keep its batch small
-    t_o, t_f = [], []
-    for _ in range(a.repeats):
-        t_o.append(best_time(lambda: idx.search(q, 10), 1))
-        t_f.append(best_time(lambda: fidx.search(fq, 10), 1))
-    res["search_qps_ours"] = len(q) / min(t_o)
-    res["search_qps_faiss"] = len(fq) / min(t_f)
-    res["search_ratio"] = res["search_qps_ours"] / res["search_qps_faiss"]
-    res["recall10_ours"] = recall_at_k(idx.search(q, 10)[1], gt, 10)
-    res["recall10_faiss"] = recall_at_k(fidx.search(q, 10)[1], gt, 10)
-    print(f"search: ours {res['search_qps_ours']:.0f} QPS faiss {res['search_qps_faiss']:.1f} QPS "
-          f"ratio {res['search_ratio']:.0f}x; recall@10 ours {res['recall10_ours']:.3f} "
-          f"faiss {res['recall10_faiss']:.3f}", flush=True)
+    if not a.skip_search:
+        idx = vp.RQIndex(d, "ip", M=8, nbits=8, beam=8, threads=a.threads)
+        idx.rq = same
+        idx.add(x)
+        fidx = faiss.IndexResidualQuantizer(d, 8, 8, faiss.METRIC_INNER_PRODUCT)
+        faiss.copy_array_to_vector(np.ascontiguousarray(fcb).ravel(), fidx.rq.codebooks)
+        fidx.rq.max_beam_size = 8
+        fidx.rq.is_trained = True
+        fidx.is_trained = True
+        fidx.add(x)
+        fq = q[:100]  # faiss decompresses every code per query: keep its batch small
+        t_o, t_f = [], []
+        for _ in range(a.repeats):
+            t_o.append(best_time(lambda: idx.search(q, 10), 1))
+            t_f.append(best_time(lambda: fidx.search(fq, 10), 1))
+        res["search_qps_ours"] = len(q) / min(t_o)
+        res["search_qps_faiss"] = len(fq) / min(t_f)
+        res["search_ratio"] = res["search_qps_ours"] / res["search_qps_faiss"]
+        res["recall10_ours"] = recall_at_k(idx.search(q, 10)[1], gt, 10)
+        res["recall10_faiss"] = recall_at_k(fidx.search(q, 10)[1], gt, 10)
+        print(f"search: ours {res['search_qps_ours']:.0f} QPS faiss {res['search_qps_faiss']:.1f} QPS "
+              f"ratio {res['search_ratio']:.0f}x; recall@10 ours {res['recall10_ours']:.3f} "
+              f"faiss {res['recall10_faiss']:.3f}", flush=True)
 
-    # --- larger codes, with and without rerank (ours only) ---
+    # --- larger codes, with and without rerank (ours only): one RQ of M stages,
+    # and group RQ (G groups of 8 stages) at the same code sizes ---
     if not a.skip_large:
-        for M in (16, 32):
-            ix = vp.RQIndex(d, "ip", M=M, nbits=8, beam=8, rerank=100, threads=a.threads)
+        for G, M in (map(int, c.split("x")) for c in a.large.split(",")):
+            ix = vp.RQIndex(d, "ip", M=M, nbits=8, beam=8, rerank=100, threads=a.threads,
+                            groups=G)
             t0 = time.perf_counter()
             ix.train(train, progress=False)
             tt = time.perf_counter() - t0
@@ -146,10 +154,11 @@ def main(argv=None):
             r1 = recall_at_k(ix.search(q, 10)[1], gt, 10)
             qps0 = len(q) / best_time(lambda: ix.search(q, 10, rerank=0), a.repeats)
             qps1 = len(q) / best_time(lambda: ix.search(q, 10), a.repeats)
-            res[f"M{M}"] = dict(train_s=tt, encode_vps=len(x) / te, recall10=r0,
-                                recall10_rerank100=r1, qps=qps0, qps_rerank100=qps1)
-            print(f"M={M}: train {tt:.0f}s encode {len(x) / te:.0f}/s recall@10 {r0:.3f} "
-                  f"(rerank 100: {r1:.3f}), QPS {qps0:.0f} / {qps1:.0f}", flush=True)
+            name = f"M{M}" if G == 1 else f"G{G}xM{M}"
+            res[name] = dict(code_bytes=G * M, train_s=tt, encode_vps=len(x) / te, recall10=r0,
+                             recall10_rerank100=r1, qps=qps0, qps_rerank100=qps1)
+            print(f"{name} ({G * M} B): train {tt:.0f}s encode {len(x) / te:.0f}/s recall@10 "
+                  f"{r0:.3f} (rerank 100: {r1:.3f}), QPS {qps0:.0f} / {qps1:.0f}", flush=True)
     print(json.dumps(res, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))
