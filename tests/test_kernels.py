@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import vecpress
 from vecpress import _core
 
 import reference as ref
@@ -45,19 +46,39 @@ def test_flat_search_batch_sizes_and_slicing(rng, nq):
         np.testing.assert_array_equal(ids, eids)
 
 
-def test_ties_broken_by_lower_id(simd_level):
-    x = np.ones((50, 16), np.float32)
-    q = np.ones((2, 16), np.float32)
-    s, ids = _core.flat_search(x, q, 16, 0, 5)
-    np.testing.assert_array_equal(ids, [[0, 1, 2, 3, 4]] * 2)
+@pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
+def test_pairwise_scores_match_numpy(rng, simd_level, metric):
+    # 1,100 base rows span two packed column chunks; 50 queries two row blocks
+    x = rng.standard_normal((1100, 40), dtype=np.float32)
+    q = rng.standard_normal((50, 40), dtype=np.float32)
+    s = _core.pairwise_scores(x, q, 33, METRICS[metric])
+    np.testing.assert_allclose(s, ref.scores(x, q, metric, 33), rtol=1e-4, atol=1e-3)
+
+
+def test_rotation_apply_is_the_matrix_product(rng):
+    x = rng.standard_normal((300, 24), dtype=np.float32)
+    rot = vecpress.PCARotation().fit(x)
+    np.testing.assert_allclose(rot.apply(x[:70]), x[:70] @ rot.matrix, rtol=1e-4, atol=1e-4)
+    with pytest.raises(vecpress.NotTrainedError):
+        vecpress.PCARotation().apply(x)
+
+
+@pytest.mark.parametrize("nq", [2, 40])  # per-query blocks, and packed query panels
+def test_ties_broken_by_lower_id(simd_level, nq):
+    x = np.ones((250, 16), np.float32)
+    q = np.ones((nq, 16), np.float32)
+    for metric in (0, 1):
+        s, ids = _core.flat_search(x, q, 16, metric, 5)
+        np.testing.assert_array_equal(ids, [[0, 1, 2, 3, 4]] * nq)
     d, hids = _core.hamming_search(np.zeros((1, 8), np.uint8), np.zeros((20, 8), np.uint8), 4)
     np.testing.assert_array_equal(hids, [[0, 1, 2, 3]])
 
 
-def test_k_larger_than_n_pads():
+@pytest.mark.parametrize("nq", [1, 20])
+def test_k_larger_than_n_pads(nq):
     x = np.eye(3, 8, dtype=np.float32)
-    s, ids = _core.flat_search(x, x[:1], 8, 0, 5)
-    assert ids[0, :3].tolist() == [0, 1, 2] and ids[0, 3:].tolist() == [-1, -1]
+    s, ids = _core.flat_search(x, np.repeat(x[:1], nq, 0), 8, 0, 5)
+    assert (ids[:, :3] == [0, 1, 2]).all() and (ids[:, 3:] == -1).all()
 
 
 @pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])

@@ -13,16 +13,49 @@
 namespace vecpress {
 namespace detail {
 
-// Pushes a block of scores row[0:n] (ids id0 + j) into a heap, rejecting most
-// with one compare against the current threshold.
+// Pushes a block of scores row[0:n] (ids id0 + j) into a heap. Once the heap
+// is full most scores are strictly worse than its threshold: groups of 16 are
+// tested with one branch on a count the compiler vectorises, and only groups
+// holding a contender (or a tie, which push() orders by id) go one by one.
 template <class T, class Cmp>
 inline void push_block(TopK<T, Cmp>& h, const T* row, int64_t n, idx_t id0) {
+  constexpr int64_t kGroup = 16;
   T thr = h.threshold();
-  for (int64_t j = 0; j < n; ++j) {
-    // strictly worse than the threshold: reject; ties go through push() for id order
-    if (h.full() && Cmp::better(thr, idx_t(-1), row[j], idx_t(-1))) continue;
-    h.push(row[j], id0 + j);
-    thr = h.threshold();
+  int64_t j = 0;
+  while (j < n) {
+    int64_t end = std::min(n, j + kGroup);
+    if (h.full() && end - j == kGroup) {
+      int live = 0;
+      for (int64_t l = 0; l < kGroup; ++l) live += !Cmp::worse(row[j + l], thr);
+      if (live == 0) {
+        j = end;
+        continue;
+      }
+    }
+    for (; j < end; ++j) {
+      if (h.full() && Cmp::worse(row[j], thr)) continue;
+      h.push(row[j], id0 + j);
+      thr = h.threshold();
+    }
+  }
+}
+
+// Offers one base row's scores row[0:nq_padded], one per query, to the
+// queries' heaps (id for all). thr[i] mirrors heaps[i].threshold(); nq_padded
+// is a multiple of 8 whose padding lanes hold thr = Cmp::best(), which no
+// score reaches. Eight queries are tested with one branch on a count the
+// compiler vectorises: scores come base-major from a GEMM with packed queries.
+template <class T, class Cmp>
+inline void push_across(TopK<T, Cmp>* heaps, T* thr, const T* row, int64_t nq_padded, idx_t id) {
+  for (int64_t i0 = 0; i0 < nq_padded; i0 += 8) {
+    int live = 0;
+    for (int64_t l = 0; l < 8; ++l) live += !Cmp::worse(row[i0 + l], thr[i0 + l]);
+    if (live == 0) continue;
+    for (int64_t i = i0; i < i0 + 8; ++i) {
+      if (Cmp::worse(row[i], thr[i])) continue;
+      heaps[i].push(row[i], id);
+      thr[i] = heaps[i].threshold();
+    }
   }
 }
 

@@ -16,6 +16,13 @@ struct DotFns {
                    int64_t nx, int64_t d, float* out, int64_t ldo);
   float (*dot)(const float* a, const float* b, int64_t d);
   float (*l2sq)(const float* a, const float* b, int64_t d);
+  // ip_block in two halves, so rows scored many times are laid out once:
+  // pack(x, ldx, nx, d, dst) writes packed_size(nx, d) floats, and
+  // ip_packed(q, ldq, nq, packed, nx, d, out, ldo) then gives ip_block's out.
+  int64_t (*packed_size)(int64_t nx, int64_t d);
+  void (*pack)(const float* x, int64_t ldx, int64_t nx, int64_t d, float* dst);
+  void (*ip_packed)(const float* q, int64_t ldq, int64_t nq, const float* packed, int64_t nx,
+                    int64_t d, float* out, int64_t ldo);
 };
 
 struct HammingFns {

@@ -44,13 +44,14 @@ inline int64_t argmin(const float* v, int64_t n) {
 void assign_gemm(const float* x, int64_t n, int64_t d, const float* centroids, int64_t k,
                  idx_t* assign, float* dist, int nthreads) {
   const detail::DotFns& f = detail::dot_fns();
-  std::vector<float> cn(k);
+  std::vector<float> cn(k), packed(f.packed_size(k, d));
   for (int64_t c = 0; c < k; ++c) cn[c] = f.dot(centroids + c * d, centroids + c * d, d);
+  f.pack(centroids, d, k, d, packed.data());  // once per call, not per row block
   parallel_for((n + kAssignRows - 1) / kAssignRows, nthreads, [&](int64_t b) {
     int64_t i0 = b * kAssignRows, nr = std::min(kAssignRows, n - i0);
     thread_local std::vector<float> ip;  // reused: a fresh 256 KB block per task costs page faults
     ip.resize(nr * k);
-    f.ip_block(x + i0 * d, d, nr, centroids, d, k, d, ip.data(), k);
+    f.ip_packed(x + i0 * d, d, nr, packed.data(), k, d, ip.data(), k);
     for (int64_t r = 0; r < nr; ++r) {
       float* row = ip.data() + r * k;
       for (int64_t c = 0; c < k; ++c) row[c] = cn[c] - 2.0f * row[c];

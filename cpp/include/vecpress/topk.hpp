@@ -18,11 +18,22 @@ struct Larger {
   template <class T> static bool better(T a, idx_t ia, T b, idx_t ib) {
     return a > b || (a == b && ia < ib);
   }
+  // a loses to b whatever the ids (strictly worse value)
+  template <class T> static bool worse(T a, T b) { return a < b; }
   template <class T> static T worst() { return std::numeric_limits<T>::lowest(); }
+  template <class T> static T best() {
+    return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::max();
+  }
 };
 struct Smaller {
   template <class T> static bool better(T a, idx_t ia, T b, idx_t ib) {
     return a < b || (a == b && ia < ib);
+  }
+  template <class T> static bool worse(T a, T b) { return a > b; }
+  template <class T> static T best() {
+    return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::lowest();
   }
   template <class T> static T worst() {
     return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()

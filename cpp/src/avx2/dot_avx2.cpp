@@ -1,7 +1,5 @@
-// AVX2/FMA inner products. ip_block is a register-blocked "dot-product form"
-// micro-kernel: a tile of 4 queries x 3 base rows keeps 12 accumulators in
-// YMM registers, so each loaded vector feeds 3-4 FMAs; horizontal sums happen
-// once per tile. Only this file is compiled with -mavx2 -mfma.
+// AVX2/FMA inner products: single dot products, and the packed-panel GEMM
+// micro-kernel behind ip_block. Only this file is compiled with -mavx2 -mfma.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -110,14 +108,13 @@ inline void tile(const float* q, int64_t ldq, const float* panel, int64_t d, flo
   }
 }
 
-void ip_block_avx2(const float* q, int64_t ldq, int64_t nq, const float* x, int64_t ldx,
-                   int64_t nx, int64_t d, float* out, int64_t ldo) {
-  thread_local std::vector<float> packed;
+int64_t packed_size_avx2(int64_t nx, int64_t d) { return (nx + kPanel - 1) / kPanel * kPanel * d; }
+
+void ip_packed_avx2(const float* q, int64_t ldq, int64_t nq, const float* packed, int64_t nx,
+                    int64_t d, float* out, int64_t ldo) {
   int64_t npanels = (nx + kPanel - 1) / kPanel;
-  packed.resize(npanels * kPanel * d);
-  pack_panels(x, ldx, nx, d, packed.data());
   for (int64_t pj = 0; pj < npanels; ++pj) {
-    const float* panel = packed.data() + pj * kPanel * d;
+    const float* panel = packed + pj * kPanel * d;
     int64_t j0 = pj * kPanel, w = std::min<int64_t>(kPanel, nx - j0);
     int64_t i = 0;
     for (; i + kRows <= nq; i += kRows) tile<kRows>(q + i * ldq, ldq, panel, d, out + i * ldo + j0, ldo, w);
@@ -132,9 +129,18 @@ void ip_block_avx2(const float* q, int64_t ldq, int64_t nq, const float* x, int6
   }
 }
 
+void ip_block_avx2(const float* q, int64_t ldq, int64_t nq, const float* x, int64_t ldx,
+                   int64_t nx, int64_t d, float* out, int64_t ldo) {
+  thread_local std::vector<float> packed;
+  packed.resize(packed_size_avx2(nx, d));
+  pack_panels(x, ldx, nx, d, packed.data());
+  ip_packed_avx2(q, ldq, nq, packed.data(), nx, d, out, ldo);
+}
+
 }  // namespace
 
-const DotFns dot_avx2 = {ip_block_avx2, dot_one_avx2, l2sq_avx2};
+const DotFns dot_avx2 = {ip_block_avx2, dot_one_avx2, l2sq_avx2, packed_size_avx2,
+                         pack_panels, ip_packed_avx2};
 
 }  // namespace detail
 }  // namespace vecpress

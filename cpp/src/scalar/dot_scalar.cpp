@@ -44,9 +44,23 @@ void ip_block_ref(const float* q, int64_t ldq, int64_t nq, const float* x, int64
     for (int64_t j = 0; j < nx; ++j) out[i * ldo + j] = dot_ref(q + i * ldq, x + j * ldx, d);
 }
 
+// The scalar "packed" layout is the rows themselves, contiguous.
+int64_t packed_size_ref(int64_t nx, int64_t d) { return nx * d; }
+
+void pack_ref(const float* x, int64_t ldx, int64_t nx, int64_t d, float* dst) {
+  for (int64_t j = 0; j < nx; ++j)
+    for (int64_t k = 0; k < d; ++k) dst[j * d + k] = x[j * ldx + k];
+}
+
+void ip_packed_ref(const float* q, int64_t ldq, int64_t nq, const float* packed, int64_t nx,
+                   int64_t d, float* out, int64_t ldo) {
+  ip_block_ref(q, ldq, nq, packed, d, nx, d, out, ldo);
+}
+
 }  // namespace
 
-const DotFns dot_scalar = {ip_block_ref, dot_ref, l2sq_ref};
+const DotFns dot_scalar = {ip_block_ref, dot_ref, l2sq_ref, packed_size_ref, pack_ref,
+                           ip_packed_ref};
 
 }  // namespace detail
 }  // namespace vecpress
