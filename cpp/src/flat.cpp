@@ -166,16 +166,32 @@ void pairwise_scores(const float* x, int64_t n, int64_t x_stride, const float* q
                      int64_t q_stride, int64_t d, Metric metric, float* out, int nthreads) {
   check_common(n, x_stride, nq, q_stride, d, 0);
   const detail::DotFns& f = detail::dot_fns();
-  parallel_for(nq, nthreads, [&](int64_t i) {
-    const float* qi = q + i * q_stride;
-    float qn = norm_term(metric, f.dot(qi, qi, d));
-    f.ip_block(qi, q_stride, 1, x, x_stride, n, d, out + i * n, n);
+  // x is packed once per column chunk and shared by every row block of q (this
+  // is also the matrix product behind rotations: out = q @ x^T).
+  constexpr int64_t kCols = 1024, kRows = 48;
+  std::vector<float> qn(nq);
+  if (metric != Metric::IP)
+    parallel_for(nq, nthreads, [&](int64_t i) {
+      qn[i] = norm_term(metric, f.dot(q + i * q_stride, q + i * q_stride, d));
+    });
+  std::vector<float> packed, xn;
+  for (int64_t c0 = 0; c0 < n; c0 += kCols) {
+    int64_t nc = std::min(kCols, n - c0);
+    packed.resize(f.packed_size(nc, d));
+    f.pack(x + c0 * x_stride, x_stride, nc, d, packed.data());
+    xn.assign(nc, 0.0f);
     if (metric != Metric::IP)
-      for (int64_t j = 0; j < n; ++j) {
-        const float* xj = x + j * x_stride;
-        out[i * n + j] = finish(metric, out[i * n + j], qn, norm_term(metric, f.dot(xj, xj, d)));
-      }
-  });
+      for (int64_t j = 0; j < nc; ++j)
+        xn[j] = norm_term(metric, f.dot(x + (c0 + j) * x_stride, x + (c0 + j) * x_stride, d));
+    parallel_for((nq + kRows - 1) / kRows, nthreads, [&](int64_t b) {
+      int64_t i0 = b * kRows, nr = std::min(kRows, nq - i0);
+      float* o = out + i0 * n + c0;
+      f.ip_packed(q + i0 * q_stride, q_stride, nr, packed.data(), nc, d, o, n);
+      if (metric != Metric::IP)
+        for (int64_t i = 0; i < nr; ++i)
+          for (int64_t j = 0; j < nc; ++j) o[i * n + j] = finish(metric, o[i * n + j], qn[i0 + i], xn[j]);
+    });
+  }
 }
 
 }  // namespace vecpress

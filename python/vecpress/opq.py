@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _core
 from ._validate import as_f32_matrix
-from .errors import NotTrainedError
+from .rotation import MatrixRotation
 
 
 def balanced_pca(x: np.ndarray, M: int) -> np.ndarray:
@@ -48,7 +48,7 @@ def balanced_pca(x: np.ndarray, M: int) -> np.ndarray:
     return v[:, [j for b in buckets for j in b]]
 
 
-class PQRotation:
+class PQRotation(MatrixRotation):
     """A learned orthogonal (d, d) rotation applied as ``x @ matrix`` before PQ.
 
     Parameters
@@ -70,10 +70,6 @@ class PQRotation:
         self.max_samples, self.seed, self.threads = int(max_samples), int(seed), int(threads)
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
 
-    @property
-    def is_trained(self) -> bool:
-        return self.matrix is not None
-
     def fit(self, x) -> "PQRotation":
         """Fit on training vectors x (n, d) float32."""
         x = as_f32_matrix(x, "training vectors")
@@ -92,9 +88,3 @@ class PQRotation:
                 r = u @ vt
         self.matrix = np.ascontiguousarray(r, dtype=np.float32)
         return self
-
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """Rotate x (n, d) float32 -> (n, d) float32."""
-        if self.matrix is None:
-            raise NotTrainedError("the rotation is not fitted: call train(vectors) first")
-        return np.ascontiguousarray(x @ self.matrix, dtype=np.float32)

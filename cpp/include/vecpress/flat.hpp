@@ -25,7 +25,8 @@ void rerank_exact(const float* x, int64_t n, int64_t x_stride, const float* q, i
                   int64_t q_stride, int64_t d, Metric metric, const idx_t* cand, int64_t nc,
                   int k, float* out_scores, idx_t* out_ids, int nthreads);
 
-// Full score matrix (nq, n) on the first d dims (for tests and small inputs).
+// Full score matrix out (nq, n) on the first d dims. With Metric::IP it is the
+// matrix product q[:, :d] @ x[:, :d]^T (rotations apply through it).
 void pairwise_scores(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                      int64_t q_stride, int64_t d, Metric metric, float* out, int nthreads);
 
