@@ -4,6 +4,10 @@
 // the base is sliced too and each slice's top-k lists are merged at the end.
 #pragma once
 #include <algorithm>
+#include <cstring>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 #include <cstdint>
 #include <vector>
 
@@ -40,17 +44,40 @@ inline void push_block(TopK<T, Cmp>& h, const T* row, int64_t n, idx_t id0) {
   }
 }
 
+// True when some of row[0:8] is not strictly worse than its threshold thr[0:8].
+template <class Cmp>
+inline bool any_live8(const float* row, const float* thr) {
+#if defined(__GNUC__)
+  // Two 4-lane compares (GCC/Clang vector extensions: SSE, NEON or scalar code
+  // as the target has); written out because the plain loop was not vectorised.
+  typedef float v4 __attribute__((vector_size(16)));
+  v4 r0, r1, t0, t1;
+  std::memcpy(&r0, row, 16);
+  std::memcpy(&r1, row + 4, 16);
+  std::memcpy(&t0, thr, 16);
+  std::memcpy(&t1, thr + 4, 16);
+  auto dead = Cmp::worse_lanes(r0, t0) & Cmp::worse_lanes(r1, t1);
+#if defined(__SSE__)
+  return _mm_movemask_ps(reinterpret_cast<__m128>(dead)) != 0xF;
+#else
+  return !(dead[0] & dead[1] & dead[2] & dead[3]);
+#endif
+#else
+  for (int l = 0; l < 8; ++l)
+    if (!Cmp::worse(row[l], thr[l])) return true;
+  return false;
+#endif
+}
+
 // Offers one base row's scores row[0:nq_padded], one per query, to the
 // queries' heaps (id for all). thr[i] mirrors heaps[i].threshold(); nq_padded
 // is a multiple of 8 whose padding lanes hold thr = Cmp::best(), which no
-// score reaches. Eight queries are tested with one branch on a count the
-// compiler vectorises: scores come base-major from a GEMM with packed queries.
+// score reaches. Eight queries are tested with one branch (any_live8): scores
+// come base-major from a GEMM with packed queries.
 template <class T, class Cmp>
 inline void push_across(TopK<T, Cmp>* heaps, T* thr, const T* row, int64_t nq_padded, idx_t id) {
   for (int64_t i0 = 0; i0 < nq_padded; i0 += 8) {
-    int live = 0;
-    for (int64_t l = 0; l < 8; ++l) live += !Cmp::worse(row[i0 + l], thr[i0 + l]);
-    if (live == 0) continue;
+    if (!any_live8<Cmp>(row + i0, thr + i0)) continue;
     for (int64_t i = i0; i < i0 + 8; ++i) {
       if (Cmp::worse(row[i], thr[i])) continue;
       heaps[i].push(row[i], id);

@@ -20,6 +20,7 @@ struct Larger {
   }
   // a loses to b whatever the ids (strictly worse value)
   template <class T> static bool worse(T a, T b) { return a < b; }
+  template <class V> static auto worse_lanes(V a, V b) { return a < b; }  // SIMD vectors
   template <class T> static T worst() { return std::numeric_limits<T>::lowest(); }
   template <class T> static T best() {
     return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity()
@@ -31,6 +32,7 @@ struct Smaller {
     return a < b || (a == b && ia < ib);
   }
   template <class T> static bool worse(T a, T b) { return a > b; }
+  template <class V> static auto worse_lanes(V a, V b) { return a > b; }
   template <class T> static T best() {
     return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
                                                 : std::numeric_limits<T>::lowest();
