@@ -66,6 +66,8 @@ void rq_encode_beam(const float* x, int64_t n, int64_t d, const float* codebooks
   const detail::RqFns& rf = detail::rq_fns();
   const int64_t MK = M * K;
   const std::vector<float> cnorm = codeword_norms(codebooks, MK, d);
+  std::vector<float> packed(df.packed_size(MK, d));  // laid out once, shared by every block
+  df.pack(codebooks, d, MK, d, packed.data());
   const int B = beam;  // each step keeps min(cur * K, B) entries
   int64_t nblocks = (n + kEncodeBlock - 1) / kEncodeBlock;
   parallel_for(nblocks, nthreads, [&](int64_t blk) {
@@ -75,7 +77,7 @@ void rq_encode_beam(const float* x, int64_t n, int64_t d, const float* codebooks
     std::vector<uint8_t> c0(int64_t(B) * M), c1(int64_t(B) * M);
     std::vector<const float*> rows(M);
     detail::BeamScratch s{buf.data(), hv.data(), hi.data(), rows.data()};
-    df.ip_block(x + i0 * d, d, nb, codebooks, d, MK, d, xc.data(), MK);
+    df.ip_packed(x + i0 * d, d, nb, packed.data(), MK, d, xc.data(), MK);
     for (int64_t r = 0; r < nb; ++r) {
       const float* xr = xc.data() + r * MK;
       int cur = 1;
@@ -132,10 +134,12 @@ void rq_compute_tables(const float* q, int64_t nq, const float* codebooks, int64
   const detail::DotFns& f = detail::dot_fns();
   constexpr int64_t kQBlock = 32;
   const int64_t MK = M * K;
+  std::vector<float> packed(f.packed_size(MK, d));
+  f.pack(codebooks, d, MK, d, packed.data());
   parallel_for((nq + kQBlock - 1) / kQBlock, nthreads, [&](int64_t blk) {
     int64_t q0 = blk * kQBlock, nqb = std::min(kQBlock, nq - q0);
     std::vector<float> tmp(nqb * MK);
-    f.ip_block(q + q0 * d, d, nqb, codebooks, d, MK, d, tmp.data(), MK);
+    f.ip_packed(q + q0 * d, d, nqb, packed.data(), MK, d, tmp.data(), MK);
     for (int64_t i = 0; i < nqb; ++i)
       for (int64_t m = 0; m < M; ++m) {
         float* o = tables + ((q0 + i) * M + m) * ksub_stride;

@@ -101,6 +101,8 @@ void rq_train(const float* x, int64_t n, int64_t d, int64_t M, int64_t K,
     for (int64_t k = 0; k < K; ++k) cnorm[k] = df.dot(cm + k * d, cm + k * d, d);
 
     // 3. extend every training vector's beam by stage m.
+    std::vector<float> packed(df.packed_size(K, d));
+    df.pack(cm, d, K, d, packed.data());
     int nb = int(std::min<int64_t>(int64_t(cur) * K, p.beam));
     ncodes.assign(n * nb * (m + 1), 0);
     nobj.assign(n * nb, 0.0f);
@@ -110,7 +112,7 @@ void rq_train(const float* x, int64_t n, int64_t d, int64_t M, int64_t K,
       std::vector<idx_t> hi(nb);
       std::vector<const float*> rows(M);
       detail::BeamScratch s{buf.data(), hv.data(), hi.data(), rows.data()};
-      df.ip_block(x + i0 * d, d, nbk, cm, d, K, d, xc.data(), K);
+      df.ip_packed(x + i0 * d, d, nbk, packed.data(), K, d, xc.data(), K);
       for (int64_t r = 0; r < nbk; ++r) {
         int64_t i = i0 + r;
         for (int64_t k = 0; k < K; ++k) t[k] = cnorm[k] - 2.0f * xc[r * K + k];
