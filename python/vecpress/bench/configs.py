@@ -54,6 +54,12 @@ DEFAULT_GRID = [
      "params": {"M": 96, "nbits": 4, "rerank": 100}, "vs": "faiss-pq96x4fs-refine"},
     {"name": "vp-rq8x8", "adapter": "vecpress.rq", "group": "vecpress RQ",
      "params": {"M": 8, "nbits": 8, "beam": 8}, "train_size": 10000, "vs": "faiss-rq8x8"},
+    {"name": "vp-rq16x8-rerank", "adapter": "vecpress.rq", "group": "vecpress RQ+rerank",
+     "params": {"M": 16, "nbits": 8, "beam": 8, "rerank": 100}, "train_size": 10000,
+     "search": _sweep("rerank", [25, 50, 100])},
+    {"name": "vp-grq2x8-rerank", "adapter": "vecpress.rq", "group": "vecpress group RQ+rerank",
+     "params": {"M": 8, "groups": 2, "nbits": 8, "beam": 8, "rerank": 100},
+     "train_size": 10000, "search": _sweep("rerank", [25, 50, 100])},
     # --- faiss -------------------------------------------------------------
     {"name": "faiss-flat", "adapter": "faiss.flat", "group": "faiss exact"},
     {"name": "faiss-pq48x8", "adapter": "faiss.pq", "group": "faiss PQ 8-bit",
