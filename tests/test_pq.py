@@ -309,6 +309,30 @@ def test_pq_index_contract_and_roundtrip(rng, tmp_path, nbits, M, rotation):
     assert len(idx) == 1400 and not np.isin(idx.search(q, 10)[1], np.arange(1000, 1100)).any()
 
 
+@pytest.mark.parametrize("M", [16, 15])
+def test_pq4_index_keeps_two_codes_per_byte(rng, tmp_path, M):
+    from vecpress.io import write_arrays
+
+    x, q = gaussian(rng, 900, 2 * M), gaussian(rng, 10, 2 * M)
+    idx = PQIndex(2 * M, "ip", M=M, nbits=4, niter=3).train(x)
+    idx.add(x)
+    assert idx._codes.data.shape == (900, (M + 1) // 2)
+    assert idx.bytes_per_vector() == (M + 1) // 2
+    np.testing.assert_array_equal(idx.codes, idx.encode(x))
+    want = idx.search(q, 5)
+    # a file written with one 4-bit code per byte (the earlier layout) still loads
+    params, arrays = idx._state()
+    params = {"dim": idx.dim, "metric": idx.metric, "next_id": len(idx), **params}
+    write_arrays(tmp_path / "old.vp", "PQIndex", params,
+                 {"ids": idx._ids.data, **arrays, "codes": idx.codes})
+    idx.save(tmp_path / "new.vp")
+    assert (tmp_path / "new.vp").stat().st_size < (tmp_path / "old.vp").stat().st_size - 800 * M // 2
+    for name in ("old.vp", "new.vp"):
+        back = vecpress.load(tmp_path / name)
+        np.testing.assert_array_equal(back.codes, idx.codes)
+        np.testing.assert_array_equal(back.search(q, 5)[1], want[1])
+
+
 def test_pq_index_bad_params():
     with pytest.raises(ValueError, match="divisible"):
         PQIndex(30, M=8)

@@ -12,6 +12,21 @@ from .opq import PQRotation
 from .quantizers import ProductQuantizer
 
 
+def _pack_nibbles(codes: np.ndarray) -> np.ndarray:
+    """4-bit codes (n, M) uint8 -> (n, ceil(M / 2)): code 2j in the low nibble of byte j."""
+    if codes.shape[1] % 2:
+        codes = np.concatenate([codes, np.zeros((len(codes), 1), np.uint8)], axis=1)
+    return np.ascontiguousarray(codes[:, 0::2] | (codes[:, 1::2] << 4))
+
+
+def _unpack_nibbles(packed: np.ndarray, M: int) -> np.ndarray:
+    """Inverse of _pack_nibbles: (n, ceil(M / 2)) -> (n, M) uint8."""
+    out = np.empty((len(packed), 2 * packed.shape[1]), np.uint8)
+    out[:, 0::2] = packed & 15
+    out[:, 1::2] = packed >> 4
+    return np.ascontiguousarray(out[:, :M])
+
+
 def _check_count(v, name):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
@@ -20,7 +35,7 @@ def _check_count(v, name):
 
 @register
 class PQIndex(CodedIndex):
-    """Vectors stored as M-byte product-quantization codes (M / 2 bytes scanned for 4-bit).
+    """Vectors stored as product-quantization codes: M bytes (8-bit) or M / 2 bytes (4-bit).
 
     Parameters
     ----------
@@ -56,8 +71,11 @@ class PQIndex(CodedIndex):
         self.rescore = None if rescore is None else check_positive_int(rescore, "rescore")
         self._rot = (PQRotation(rotation, self.pq.M, self.pq.nbits, seed=seed, threads=self.threads)
                      if rotation else None)
-        self._init_codes(self.pq.M, keep_vectors=bool(self.rerank))
-        self._packed = None  # fast-scan layout of _codes, rebuilt lazily after add/remove
+        # 4-bit codes are kept two per byte (rows of ceil(M / 2) bytes), so memory
+        # and files hold M / 2 bytes per vector, plus the fast-scan layout built
+        # from them lazily at the first search after add/remove.
+        self._init_codes(self._row_bytes, keep_vectors=bool(self.rerank))
+        self._packed = None
 
     @property
     def M(self) -> int:
@@ -72,14 +90,20 @@ class PQIndex(CodedIndex):
         return self.pq.is_trained and (self._rot is None or self._rot.is_trained)
 
     @property
+    def _row_bytes(self) -> int:
+        return self.M if self.nbits == 8 else (self.M + 1) // 2
+
+    @property
     def codes(self) -> np.ndarray:
-        """Stored codes (n, M) uint8, one code per byte."""
-        return self._codes.data
+        """Stored codes (n, M) uint8, one code per byte (4-bit codes are unpacked: a copy)."""
+        if self.nbits == 8:
+            return self._codes.data
+        return _unpack_nibbles(self._codes.data, self.M)
 
     def bytes_per_vector(self) -> float:
-        """Bytes stored per vector: the code (nibbles for 4-bit) plus any float copy for reranking."""
-        code = self.M * self.nbits / 8
-        return float(code + (4 * self.dim if self._x is not None else 0))
+        """Bytes stored per vector: the code (two 4-bit codes per byte) plus any float copy
+        for reranking; 4-bit search also builds a fast-scan copy of the codes."""
+        return float(self._row_bytes + (4 * self.dim if self._x is not None else 0))
 
     def train(self, vectors) -> "PQIndex":
         """Learn the rotation (if any) and the codebooks from samples (n, dim), n >= 2**nbits."""
@@ -104,7 +128,8 @@ class PQIndex(CodedIndex):
         return self._rot.apply(x) if self._rot is not None else x
 
     def _add_rows(self, x):
-        self._append_codes(self.pq.encode(x), x)
+        codes = self.pq.encode(x)
+        self._append_codes(codes if self.nbits == 8 else _pack_nibbles(codes), x)
         self._packed = None
 
     def _search_rows(self, q, k, rerank=None):
@@ -118,7 +143,7 @@ class PQIndex(CodedIndex):
             s, rows = _core.adc_search_u8(tables, self._codes.data, not l2, c, self.threads)
         else:
             if self._packed is None:
-                self._packed = self.pq.pack4(self._codes.data)
+                self._packed = self.pq.pack4(self.codes)
             rescore = self.rescore if self.rescore is not None else 2 * c
             s, rows = _core.fastscan_search(tables, self._packed, n, not l2, c, rescore,
                                             self.threads)
@@ -152,4 +177,10 @@ class PQIndex(CodedIndex):
             if r.shape != (obj.dim, obj.dim):
                 raise ValueError("rotation array does not match dim")
             obj._rot.matrix = np.ascontiguousarray(r)
-        return obj._load_codes(arrays, "M")
+        codes = np.asarray(arrays["codes"])
+        if obj.nbits == 4 and codes.ndim == 2 and codes.shape[1] == obj.M and obj.M > 1:
+            # files written before 4-bit codes were kept two per byte
+            if codes.dtype != np.uint8 or (codes.size and codes.max() >= 16):
+                raise ValueError("4-bit codes array holds values >= 16")
+            arrays = dict(arrays, codes=_pack_nibbles(codes))
+        return obj._load_codes(arrays, "M and nbits")
