@@ -163,13 +163,15 @@ def test_bad_inputs(small):
         _core.rq_encode(x, q.codebooks, 4, np.zeros(3, np.float32))
 
 
+@pytest.mark.parametrize("nbits", [6, 4])  # 4: two stages per byte, paired tables
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
-def test_index_contract_and_adc_scores(small, metric, groups, tmp_path):
+def test_index_contract_and_adc_scores(small, metric, groups, nbits, tmp_path):
     train, x = small
     base, qs = x[:1500], x[1500:1530]
-    idx = vecpress.RQIndex(48, metric, M=6 // groups, nbits=6, beam=4, rerank=0, groups=groups)
-    assert idx.bytes_per_vector() == 6 + (metric == "l2")
+    idx = vecpress.RQIndex(48, metric, M=6 // groups, nbits=nbits, beam=4, rerank=0,
+                           groups=groups)
+    assert idx.bytes_per_vector() == (6 if nbits == 6 else 3) + (metric == "l2")
     with pytest.raises(vecpress.NotTrainedError):
         idx.add(base)
     idx.train(train, progress=False)
@@ -204,6 +206,29 @@ def test_index_contract_and_adc_scores(small, metric, groups, tmp_path):
     np.testing.assert_array_equal(got3, got2)
     ids_new = back.add(base[:3])
     assert ids_new.tolist() == [1510, 1511, 1512]
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_index_4bit_pairs_and_earlier_files(small, metric, tmp_path):
+    from vecpress.io import write_arrays
+
+    train, x = small
+    idx = vecpress.RQIndex(48, metric, M=5, nbits=4, beam=4).train(train, progress=False)
+    idx.add(x[:700])
+    assert idx._codes.data.shape == (700, 3 + (metric == "l2"))
+    np.testing.assert_array_equal(idx.codes, idx.rq.encode(x[:700]))
+    want = idx.search(x[700:720], 5)
+    # a file written with one 4-bit stage per byte (the earlier layout) still loads
+    params, arrays = idx._state()
+    params = {"dim": 48, "metric": metric, "next_id": 700, **params}
+    old = idx.codes
+    if metric == "l2":
+        old = np.concatenate([old, idx._codes.data[:, -1:]], axis=1)
+    write_arrays(tmp_path / "old.vp", "RQIndex", params,
+                 {"ids": idx._ids.data, **arrays, "codes": old})
+    back = vecpress.load(tmp_path / "old.vp")
+    np.testing.assert_array_equal(back._codes.data, idx._codes.data)
+    np.testing.assert_array_equal(back.search(x[700:720], 5)[1], want[1])
 
 
 def test_index_rerank_is_exact_on_candidates(small):

@@ -6,25 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._nibbles import pack_nibbles, unpack_nibbles
 from ._validate import as_f32_matrix, check_positive_int
 from .index import CodedIndex, register
 from .opq import PQRotation
 from .quantizers import ProductQuantizer
-
-
-def _pack_nibbles(codes: np.ndarray) -> np.ndarray:
-    """4-bit codes (n, M) uint8 -> (n, ceil(M / 2)): code 2j in the low nibble of byte j."""
-    if codes.shape[1] % 2:
-        codes = np.concatenate([codes, np.zeros((len(codes), 1), np.uint8)], axis=1)
-    return np.ascontiguousarray(codes[:, 0::2] | (codes[:, 1::2] << 4))
-
-
-def _unpack_nibbles(packed: np.ndarray, M: int) -> np.ndarray:
-    """Inverse of _pack_nibbles: (n, ceil(M / 2)) -> (n, M) uint8."""
-    out = np.empty((len(packed), 2 * packed.shape[1]), np.uint8)
-    out[:, 0::2] = packed & 15
-    out[:, 1::2] = packed >> 4
-    return np.ascontiguousarray(out[:, :M])
 
 
 def _check_count(v, name):
@@ -98,7 +84,7 @@ class PQIndex(CodedIndex):
         """Stored codes (n, M) uint8, one code per byte (4-bit codes are unpacked: a copy)."""
         if self.nbits == 8:
             return self._codes.data
-        return _unpack_nibbles(self._codes.data, self.M)
+        return unpack_nibbles(self._codes.data, self.M)
 
     def bytes_per_vector(self) -> float:
         """Bytes stored per vector: the code (two 4-bit codes per byte) plus any float copy
@@ -129,7 +115,7 @@ class PQIndex(CodedIndex):
 
     def _add_rows(self, x):
         codes = self.pq.encode(x)
-        self._append_codes(codes if self.nbits == 8 else _pack_nibbles(codes), x)
+        self._append_codes(codes if self.nbits == 8 else pack_nibbles(codes), x)
         self._packed = None
 
     def _search_rows(self, q, k, rerank=None):
@@ -182,5 +168,5 @@ class PQIndex(CodedIndex):
             # files written before 4-bit codes were kept two per byte
             if codes.dtype != np.uint8 or (codes.size and codes.max() >= 16):
                 raise ValueError("4-bit codes array holds values >= 16")
-            arrays = dict(arrays, codes=_pack_nibbles(codes))
+            arrays = dict(arrays, codes=pack_nibbles(codes))
         return obj._load_codes(arrays, "M and nbits")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._nibbles import pack_nibbles, pair_tables, unpack_nibbles
 from ._validate import as_f32_matrix
 from .index import CodedIndex, register
 from .group_rq import GroupResidualQuantizer
@@ -28,7 +29,9 @@ class RQIndex(CodedIndex):
     dim : int
     metric : "ip" | "l2" | "cosine"
     M : int, stages (bytes per code)
-    nbits : int in [4, 8], bits per stage (each code is stored in one byte)
+    nbits : int in [4, 8], bits per stage; codes take a byte each, except at
+        nbits=4 where two stages share a byte and are scanned with one lookup
+        in a 256-entry table of their summed values
     beam : int, beam width of the encoder
     norm_bits : int in [1, 8], bits of the quantized norm ("l2" only; one byte per vector)
     rerank : int, candidates re-scored exactly with stored float vectors
@@ -75,8 +78,17 @@ class RQIndex(CodedIndex):
         return getattr(self.rq, "groups", 1)
 
     @property
+    def _paired(self) -> bool:
+        return self.nbits == 4
+
+    @property
+    def _code_bytes(self) -> int:
+        cs = self.rq.code_size
+        return (cs + 1) // 2 if self._paired else cs
+
+    @property
     def _code_cols(self) -> int:
-        return self.rq.code_size + (1 if self.metric == "l2" else 0)
+        return self._code_bytes + (1 if self.metric == "l2" else 0)
 
     @property
     def is_trained(self) -> bool:
@@ -97,8 +109,10 @@ class RQIndex(CodedIndex):
 
     @property
     def codes(self) -> np.ndarray:
-        """Stored codes (n, groups * M) uint8 (the norm byte, if any, is not included)."""
-        return self._codes.data[:, : self.rq.code_size]
+        """Codes (n, groups * M) uint8, one stage per byte (the norm byte, if any, is not
+        included; at nbits=4 an unpacked copy of the stored pairs)."""
+        c = self._codes.data[:, : self._code_bytes]
+        return unpack_nibbles(c, self.rq.code_size) if self._paired else c
 
     def _norm_table(self) -> np.ndarray:
         vmin, vmax = self._norm_range
@@ -109,6 +123,8 @@ class RQIndex(CodedIndex):
 
     def _add_rows(self, x):
         codes, _, rn = self.rq.encode_with_stats(x)
+        if self._paired:
+            codes = pack_nibbles(codes)
         if self.metric == "l2":
             vmin, vmax = self._norm_range
             nc = _core.rq_encode_norms(rn, vmin, vmax, self.norm_bits)
@@ -116,9 +132,12 @@ class RQIndex(CodedIndex):
         self._append_codes(codes, x)
 
     def _tables(self, q):
+        t = self.rq.compute_tables(q, -2.0 if self.metric == "l2" else 1.0,
+                                   None if self._paired else 256)
+        if self._paired:
+            t = pair_tables(t)
         if self.metric != "l2":
-            return self.rq.compute_tables(q, 1.0, 256)
-        t = self.rq.compute_tables(q, -2.0, 256)
+            return t
         nt = np.broadcast_to(self._norm_table(), (q.shape[0], 1, 256)).copy()
         nt[:, 0, : 1 << self.norm_bits] += np.einsum("ij,ij->i", q, q)[:, None]
         return np.ascontiguousarray(np.concatenate([t, nt], axis=1))
@@ -158,4 +177,12 @@ class RQIndex(CodedIndex):
             obj.rq._set_codebooks(cb)
         if params.get("norm_range") is not None:
             obj._norm_range = tuple(float(v) for v in params["norm_range"])
-        return obj._load_codes(arrays, "M and metric")
+        codes = np.asarray(arrays["codes"])
+        cs, norm = obj.rq.code_size, obj._code_cols - obj._code_bytes
+        if obj._paired and cs > 1 and codes.ndim == 2 and codes.shape[1] == cs + norm:
+            # files written before 4-bit stages were paired in a byte
+            if codes.dtype != np.uint8 or (codes.size and codes[:, :cs].max() >= 16):
+                raise ValueError("4-bit codes array holds values >= 16")
+            arrays = dict(arrays, codes=np.concatenate(
+                [pack_nibbles(codes[:, :cs]), codes[:, cs:]], axis=1))
+        return obj._load_codes(arrays, "groups, M, nbits and metric")
