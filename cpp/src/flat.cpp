@@ -14,6 +14,12 @@
 #include "vecpress/parallel.hpp"
 #include "vecpress/topk.hpp"
 
+#if defined(__GNUC__)
+#define VP_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define VP_PREFETCH(p) ((void)0)
+#endif
+
 namespace vecpress {
 namespace {
 
@@ -135,6 +141,11 @@ static void rerank_impl(const float* x, int64_t n, int64_t x_stride, const float
         idx_t j = cand[i * nc + c];
         if (j < 0) continue;
         VP_CHECK(j < n, "candidate id out of range");
+        // Candidates are random rows: fetch the next one while this one is scored.
+        if (c + 1 < nc && cand[i * nc + c + 1] >= 0 && cand[i * nc + c + 1] < n) {
+          const char* nx = reinterpret_cast<const char*>(x + cand[i * nc + c + 1] * x_stride);
+          for (int64_t o = 0; o < d * int64_t(sizeof(float)); o += 64) VP_PREFETCH(nx + o);
+        }
         const float* xj = x + j * x_stride;
         float s;
         if (metric == Metric::L2) {
