@@ -46,8 +46,9 @@ inline float norm_term(Metric m, float sq) {
 // Blocks of at least kPackedQueries queries are packed once per task and the
 // base rows read in place, scores coming out base-major (buf[j][i]): packing
 // 64 base rows for every 128-query block had been a fifth of the scan. Smaller
-// blocks (a few queries) would mostly pad a 16-query panel, so they pack each
-// base block instead and score query-major.
+// blocks would mostly pad a 16-query panel; they are bound by reading the base,
+// and packing it was a copy as costly as the scoring (batch 1 ran at half
+// speed), so they take dot products straight from the rows, query-major.
 template <class Cmp>
 void search_range(const detail::DotFns& f, const float* x, int64_t x0, int64_t x1,
                   int64_t x_stride, const float* q, int64_t nqb, int64_t q_stride, int64_t d,
@@ -80,7 +81,9 @@ void search_range(const detail::DotFns& f, const float* x, int64_t x0, int64_t x
         detail::push_across(heaps.data(), thr.data(), row, ldo, j0 + j);
       }
     } else {
-      f.ip_block(q, q_stride, nqb, xb, x_stride, nxb, d, buf.data(), ldo);
+      for (int64_t j = 0; j < nxb; ++j)
+        for (int64_t i = 0; i < nqb; ++i)
+          buf[i * ldo + j] = f.dot(q + i * q_stride, xb + j * x_stride, d);
       for (int64_t i = 0; i < nqb; ++i) {
         float* row = buf.data() + i * ldo;
         if (metric != Metric::IP)
