@@ -2,9 +2,10 @@
 hnswlib alike: train (timed apart), add, search with per-call settings,
 storage figures.
 
-An adapter whose library (or, for vecpress PQ/RQ, class) is missing raises
-:class:`Unavailable` from its constructor; the harness records the config as
-skipped with that message instead of failing the run.
+An adapter whose library is missing (or, for vecpress PQ/RQ, that does not
+take the config's parameters) raises :class:`Unavailable` from its
+constructor; the harness records the config as skipped with that message
+instead of failing the run.
 
 Bytes per vector is what the index keeps per stored vector: codes plus the
 float copy that reranking reads, plus graph links for HNSW (level 0). The
@@ -19,8 +20,20 @@ import tempfile
 import numpy as np
 
 
+def saved_size(save, suffix: str) -> int:
+    """Bytes of the file that save(path) writes (a temporary file, removed after)."""
+    fd, path = tempfile.mkstemp(suffix=suffix)
+    os.close(fd)
+    try:
+        save(path)
+        return os.path.getsize(path)
+    finally:
+        os.unlink(path)
+
+
 class Unavailable(Exception):
-    """The adapter cannot run here (library or class missing); the message says why."""
+    """The adapter cannot run here (library missing, or parameters a vecpress class does not
+    take); the message says why."""
 
 
 def _import_faiss():
@@ -115,13 +128,7 @@ class VecpressAdapter(Adapter):
         return float(self.index.bytes_per_vector())
 
     def total_bytes(self):
-        fd, path = tempfile.mkstemp(suffix=".vp")
-        os.close(fd)
-        try:
-            self.index.save(path)
-            return os.path.getsize(path)
-        finally:
-            os.unlink(path)
+        return saved_size(self.index.save, ".vp")
 
 
 class VpFlat(VecpressAdapter):
@@ -158,40 +165,29 @@ class VpBinary(VecpressAdapter):
         return vp.BinaryIndex(self.dim, self.metric, threads=self.threads, **self.params)
 
 
-class _VpOptional(VecpressAdapter):
-    """Index classes written on other branches: skipped until they are merged."""
+class _VpCoded(VecpressAdapter):
+    """PQIndex / RQIndex: parameters the class does not take mark the config
+    unavailable (recorded as skipped with the reason) rather than failed."""
 
     cls_name = ""
 
     def make(self):
         import vecpress as vp
-        cls = getattr(vp, self.cls_name, None)
-        if cls is None:
-            raise Unavailable(f"vecpress.{self.cls_name} is not in this vecpress build "
-                              f"({vp.__version__}); it lands with its branch")
         try:
-            try:
-                return cls(self.dim, metric=self.metric, threads=self.threads, **self.params)
-            except TypeError:  # an index class without a threads option
-                return cls(self.dim, metric=self.metric, **self.params)
+            return getattr(vp, self.cls_name)(self.dim, metric=self.metric, threads=self.threads,
+                                              **self.params)
         except TypeError as e:
             raise Unavailable(f"vecpress.{self.cls_name} does not take these parameters "
                               f"{self.params}: {e}") from None
 
-    def bytes_per_vector(self):
-        if hasattr(self.index, "bytes_per_vector"):
-            return float(self.index.bytes_per_vector())
-        p = self.params  # codes + the float copy kept for reranking
-        return p.get("M", 0) * p.get("nbits", 8) / 8 + (4 * self.dim if p.get("rerank") else 0)
 
-
-class VpPQ(_VpOptional):
+class VpPQ(_VpCoded):
     """vecpress.PQIndex(dim, M, nbits, metric, rotation, rerank)."""
     cls_name = "PQIndex"
 
 
-class VpRQ(_VpOptional):
-    """vecpress.RQIndex(dim, M, nbits, metric, beam, rerank)."""
+class VpRQ(_VpCoded):
+    """vecpress.RQIndex(dim, M, nbits, metric, beam, rerank, groups)."""
     cls_name = "RQIndex"
 
 
@@ -424,13 +420,7 @@ class HnswlibHNSW(Adapter):
         return 4.0 * self.dim + 2 * self.params.get("M", 16) * 4 + 4 + 8
 
     def total_bytes(self):
-        fd, path = tempfile.mkstemp(suffix=".hnsw")
-        os.close(fd)
-        try:
-            self.index.save_index(path)
-            return os.path.getsize(path)
-        finally:
-            os.unlink(path)
+        return saved_size(self.index.save_index, ".hnsw")
 
 
 ADAPTERS: dict[str, type] = {
