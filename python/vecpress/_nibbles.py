@@ -20,6 +20,19 @@ def unpack_nibbles(packed: np.ndarray, m: int) -> np.ndarray:
     return np.ascontiguousarray(out[:, :m])
 
 
+def upgrade_unpaired(arrays, m: int, extra: int = 0):
+    """Saved index arrays whose "codes" hold m 4-bit codes one per byte (then
+    `extra` byte columns, e.g. a norm) -- the layout before codes were paired --
+    with those codes packed; arrays in the paired layout come back unchanged."""
+    codes = np.asarray(arrays["codes"])
+    if m < 2 or codes.ndim != 2 or codes.shape[1] != m + extra:
+        return arrays
+    if codes.dtype != np.uint8 or (codes.size and codes[:, :m].max() >= 16):
+        raise ValueError("4-bit codes array holds values >= 16")
+    packed = np.concatenate([pack_nibbles(codes[:, :m]), codes[:, m:]], axis=1)
+    return dict(arrays, codes=packed)
+
+
 def pair_tables(tables: np.ndarray) -> np.ndarray:
     """Per-code tables (nq, m, 16) -> per-byte tables (nq, ceil(m / 2), 256) for
     pack_nibbles codes: entry a | b << 4 of byte j is tables[2j][a] + tables[2j+1][b],

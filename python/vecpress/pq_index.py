@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._nibbles import pack_nibbles, unpack_nibbles
+from ._nibbles import pack_nibbles, unpack_nibbles, upgrade_unpaired
 from ._validate import as_f32_matrix, check_positive_int
 from .index import CodedIndex, register
 from .opq import PQRotation
@@ -163,10 +163,6 @@ class PQIndex(CodedIndex):
             if r.shape != (obj.dim, obj.dim):
                 raise ValueError("rotation array does not match dim")
             obj._rot.matrix = np.ascontiguousarray(r)
-        codes = np.asarray(arrays["codes"])
-        if obj.nbits == 4 and codes.ndim == 2 and codes.shape[1] == obj.M and obj.M > 1:
-            # files written before 4-bit codes were kept two per byte
-            if codes.dtype != np.uint8 or (codes.size and codes.max() >= 16):
-                raise ValueError("4-bit codes array holds values >= 16")
-            arrays = dict(arrays, codes=pack_nibbles(codes))
+        if obj.nbits == 4:
+            arrays = upgrade_unpaired(arrays, obj.M)
         return obj._load_codes(arrays, "M and nbits")

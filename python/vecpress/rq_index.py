@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._nibbles import pack_nibbles, pair_tables, unpack_nibbles
+from ._nibbles import pack_nibbles, pair_tables, unpack_nibbles, upgrade_unpaired
 from ._validate import as_f32_matrix
 from .index import CodedIndex, register
 from .group_rq import GroupResidualQuantizer
@@ -177,12 +177,6 @@ class RQIndex(CodedIndex):
             obj.rq._set_codebooks(cb)
         if params.get("norm_range") is not None:
             obj._norm_range = tuple(float(v) for v in params["norm_range"])
-        codes = np.asarray(arrays["codes"])
-        cs, norm = obj.rq.code_size, obj._code_cols - obj._code_bytes
-        if obj._paired and cs > 1 and codes.ndim == 2 and codes.shape[1] == cs + norm:
-            # files written before 4-bit stages were paired in a byte
-            if codes.dtype != np.uint8 or (codes.size and codes[:, :cs].max() >= 16):
-                raise ValueError("4-bit codes array holds values >= 16")
-            arrays = dict(arrays, codes=np.concatenate(
-                [pack_nibbles(codes[:, :cs]), codes[:, cs:]], axis=1))
+        if obj._paired:
+            arrays = upgrade_unpaired(arrays, obj.rq.code_size, obj._code_cols - obj._code_bytes)
         return obj._load_codes(arrays, "groups, M, nbits and metric")
