@@ -377,15 +377,18 @@ def wordnet_pq(wordnet):
     return faiss, base, queries, gt, sample
 
 
+def built(fidx, ours, sample, base):
+    """A faiss index and ours, each trained on sample and filled with base."""
+    for idx in (fidx, ours):
+        idx.train(sample)
+        idx.add(base)
+    return fidx, ours
+
+
 @pytest.fixture(scope="module")
 def pq48x8(wordnet_pq):
     faiss, base, queries, gt, sample = wordnet_pq
-    fidx = faiss.IndexPQ(384, 48, 8)
-    fidx.train(sample)
-    fidx.add(base)
-    ours = PQIndex(384, "l2", M=48, nbits=8).train(sample)
-    ours.add(base)
-    return fidx, ours
+    return built(faiss.IndexPQ(384, 48, 8), PQIndex(384, "l2", M=48, nbits=8), sample, base)
 
 
 def test_wordnet_pq48x8_recall_vs_faiss(wordnet_pq, pq48x8):
@@ -410,11 +413,8 @@ def test_wordnet_pq48x8_rerank100(wordnet_pq, pq48x8):
 
 def test_wordnet_fastscan96x4_recall_vs_faiss(wordnet_pq):
     faiss, base, queries, gt, sample = wordnet_pq
-    fidx = faiss.IndexPQFastScan(384, 96, 4)
-    fidx.train(sample)
-    fidx.add(base)
-    ours = PQIndex(384, "l2", M=96, nbits=4).train(sample)
-    ours.add(base)
+    fidx, ours = built(faiss.IndexPQFastScan(384, 96, 4), PQIndex(384, "l2", M=96, nbits=4),
+                       sample, base)
     r_faiss = recall10(fidx.search(queries, 10)[1], gt)
     r_ours = recall10(ours.search(queries, 10)[1], gt)
     print(f"PQ96x4 fast-scan recall@10: ours {r_ours:.4f} faiss {r_faiss:.4f}")
