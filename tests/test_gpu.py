@@ -73,7 +73,7 @@ def test_flat_search_exact_matches_cpu(metric, nq):
     x = int_floats(rng, (20000, 50))
     q = int_floats(rng, (nq, 50))
     d, k = 40, 10
-    s, ids = gpu.flat_search(x, q, k, metric, d=d)
+    s, ids = gpu.flat_search(x, q, d, metric, k)
     cs, cids = _core.flat_search(x, q, d, METRICS[metric], k)
     np.testing.assert_array_equal(ids, cids)
     np.testing.assert_array_equal(s, cs)
@@ -84,7 +84,7 @@ def test_flat_search_cosine_float_data():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5000, 64)).astype(np.float32)
     q = rng.standard_normal((50, 64)).astype(np.float32)
-    s, ids = gpu.flat_search(x, q, 20, "cosine", d=48)
+    s, ids = gpu.flat_search(x, q, 48, "cosine", 20)
     cs, cids = _core.flat_search(x, q, 48, 2, 20)
     np.testing.assert_allclose(s, cs, rtol=1e-5, atol=1e-6)
     assert (ids == cids).mean() > 0.99
@@ -96,7 +96,7 @@ def test_flat_search_pads_when_k_exceeds_n():
     x = int_floats(rng, (5, 8))
     q = int_floats(rng, (3, 8))
     for metric in ("ip", "l2"):
-        s, ids = gpu.flat_search(x, q, 8, metric)
+        s, ids = gpu.flat_search(x, q, None, metric, 8)
         cs, cids = _core.flat_search(x, q, 8, METRICS[metric], 8)
         np.testing.assert_array_equal(ids, cids)
         np.testing.assert_array_equal(s, cs)
@@ -110,7 +110,7 @@ def test_matryoshka_matches_cpu(metric):
     x = int_floats(rng, (20000, 48))
     q = int_floats(rng, (40, 48))
     dims, cands, k = [16, 32, 48], [200, 50], 10
-    s, ids = gpu.matryoshka_search(x, q, k, dims, cands, metric)
+    s, ids = gpu.matryoshka_search(x, q, metric, dims, cands, k)
     cs, cids = _core.matryoshka_search(x, q, METRICS[metric], dims, cands, k)
     np.testing.assert_array_equal(ids, cids)
     np.testing.assert_array_equal(s, cs)
@@ -160,7 +160,7 @@ def test_adc_search_u8_matches_cpu(M, largest, nq):
     rng = np.random.default_rng(9)
     tables = int_floats(rng, (nq, M, 256), 0, 16)
     codes = rng.integers(0, 256, size=(20000, M), dtype=np.uint8)
-    s, ids = gpu.adc_search_u8(tables, codes, 10, largest)
+    s, ids = gpu.adc_search_u8(tables, codes, largest, 10)
     cs, cids = _core.adc_search_u8(tables, codes, largest, 10)
     np.testing.assert_array_equal(ids, cids)
     np.testing.assert_array_equal(s, cs)
@@ -171,7 +171,7 @@ def test_adc_search_u8_float_tables_match_cpu_scores():
     rng = np.random.default_rng(10)
     tables = rng.standard_normal((20, 16, 256)).astype(np.float32)
     codes = rng.integers(0, 256, size=(10000, 16), dtype=np.uint8)
-    s, ids = gpu.adc_search_u8(tables, codes, 10, True)
+    s, ids = gpu.adc_search_u8(tables, codes, True, 10)
     cs, cids = _core.adc_search_u8(tables, codes, True, 10)
     np.testing.assert_allclose(s, cs, rtol=1e-5, atol=1e-5)
     assert (ids == cids).mean() > 0.99
@@ -289,7 +289,7 @@ def test_device_array_round_trip_and_interface():
     assert cai["shape"] == (4, 6) and cai["typestr"] == "<f4" and cai["version"] == 3
     np.testing.assert_array_equal(d.to_host(), a)
     # A DeviceArray is accepted where device arrays are, and results stay on the device.
-    s, ids = gpu.flat_search(d, d, 2, "l2")
+    s, ids = gpu.flat_search(d, d, None, "l2", 2)
     assert isinstance(s, gpu._cuda.DeviceArray)
     np.testing.assert_array_equal(ids.to_host()[:, 0], np.arange(4))
 
@@ -303,13 +303,13 @@ def test_bad_inputs_raise_specific_errors():
         gpu._cuda.flat_search(gpu._cuda.DeviceArray.from_host(np.zeros((3, 4), np.int64)),
                               x, 4, 0, 1)
     with pytest.raises(ValueError, match="k must be at most"):
-        gpu.flat_search(x, x, 5000, "ip")
+        gpu.flat_search(x, x, None, "ip", 5000)
     with pytest.raises(ValueError, match="multiple of 8 bytes"):
         gpu.hamming_search(np.zeros((1, 4), np.uint8), np.zeros((4, 4), np.uint8), 1)
     with pytest.raises(ValueError, match="beam width"):
         gpu.rq_encode_beam(np.zeros((2, 4), np.float32), np.zeros((2, 16, 4), np.float32), 64)
     with pytest.raises(ValueError, match="metric"):
-        gpu.flat_search(x, x, 1, "hamming")
+        gpu.flat_search(x, x, None, "hamming", 1)
 
 
 @requires_gpu
@@ -331,7 +331,7 @@ def test_cupy_in_cupy_out():
     # A non-default CuPy stream is followed.
     with cp.cuda.Stream(non_blocking=True):
         x = cp.asarray(rng.standard_normal((3000, 32)).astype(np.float32))
-        s, i = gpu.flat_search(x, x[:4], 1, "l2")
+        s, i = gpu.flat_search(x, x[:4], None, "l2", 1)
         assert (cp.asnumpy(i)[:, 0] == np.arange(4)).all()
 
 
@@ -340,7 +340,7 @@ def test_cupy_in_cupy_out():
 @pytest.mark.parametrize("make", [
     lambda: vp.FlatIndex(384, "ip"),
     lambda: vp.FlatIndex(384, "l2"),
-    lambda: vp.MatryoshkaIndex(384, "cosine", dims=(128, 384), candidates=(100,)),
+    lambda: vp.MatryoshkaIndex(384, "cosine", dims=(128, 384), rerank=(100,)),
 ])
 def test_index_to_gpu_matches_cpu(sample, make):
     if not gpu.is_available():

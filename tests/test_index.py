@@ -10,9 +10,9 @@ def make(kind, dim=384, metric="ip"):
     if kind == "flat":
         return vp.FlatIndex(dim, metric)
     if kind == "matryoshka":
-        return vp.MatryoshkaIndex(dim, metric, dims=(dim // 3, dim), candidates=(50,))
+        return vp.MatryoshkaIndex(dim, metric, dims=(dim // 3, dim), rerank=(50,))
     if kind == "matryoshka_pca":
-        return vp.MatryoshkaIndex(dim, metric, dims=(dim // 3, dim), candidates=(50,), rotation="pca")
+        return vp.MatryoshkaIndex(dim, metric, dims=(dim // 3, dim), rerank=(50,), rotation="pca")
     if kind == "binary":
         return vp.BinaryIndex(dim, metric, rerank=50)
     if kind == "binary_asym_pca":
@@ -160,9 +160,9 @@ def test_constructor_checks():
     with pytest.raises(ValueError, match="dim"):
         vp.FlatIndex(0)
     with pytest.raises(ValueError, match="increasing"):
-        vp.MatryoshkaIndex(64, dims=(32, 16), candidates=(10,))
-    with pytest.raises(ValueError, match="candidate count"):
-        vp.MatryoshkaIndex(64, dims=(16, 64), candidates=())
+        vp.MatryoshkaIndex(64, dims=(32, 16), rerank=(10,))
+    with pytest.raises(ValueError, match="rerank count"):
+        vp.MatryoshkaIndex(64, dims=(16, 64), rerank=())
     with pytest.raises(ValueError, match="bits"):
         vp.BinaryIndex(64, bits=65)
     with pytest.raises(ValueError, match="threshold"):
@@ -180,7 +180,7 @@ def test_matryoshka_per_call_stages_and_rotation_preserves_scores(sample):
     s1, i1 = raw.search(sample.queries, 10)
     s2, i2 = rot.search(sample.queries, 10)
     np.testing.assert_allclose(s1, s2, atol=1e-4)  # rotation preserves inner products
-    _, i3 = rot.search(sample.queries, 10, dims=(64, 384), candidates=(200,))
+    _, i3 = rot.search(sample.queries, 10, dims=(64, 384), rerank=(200,))
     assert recall_at_k(i3, i1, 10) > 0.95
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import vecpress
 from vecpress import NotTrainedError, PQIndex, ProductQuantizer, _core
-from vecpress.opq import PQRotation, balanced_pca
+from vecpress.quantizers.rotations import PQRotation, balanced_pca
 
 import reference as ref
 
@@ -267,14 +267,14 @@ def test_product_quantizer_standalone(rng):
     assert t.shape == (3, 4, 256)
     np.testing.assert_allclose(adc_reference(t, codes[:3])[np.arange(3), np.arange(3)],
                                ((x[:3] - rec[:3]) ** 2).sum(1), rtol=1e-4)
-    pq2 = ProductQuantizer.from_centroids(pq.export_centroids())
+    pq2 = ProductQuantizer.from_codebooks(pq.codebooks)
     np.testing.assert_array_equal(pq2.encode(x), codes)
     with pytest.raises(ValueError, match="divisible"):
         ProductQuantizer(30, M=4)
     with pytest.raises(ValueError, match="nbits"):
         ProductQuantizer(32, M=4, nbits=6)
     with pytest.raises(vecpress.ShapeError, match="shape"):
-        pq.set_centroids(np.zeros((4, 16, 8), np.float32))
+        pq.set_codebooks(np.zeros((4, 16, 8), np.float32))
     with pytest.raises(ValueError, match="at least 256"):
         ProductQuantizer(32, 4).train(x[:100])
 
@@ -299,7 +299,7 @@ def test_pq_index_contract_and_roundtrip(rng, tmp_path, nbits, M, rotation):
         back = vecpress.load(tmp_path / "pq.vp", mmap=mmap)
         assert isinstance(back, PQIndex) and back.M == M and back.nbits == nbits
         np.testing.assert_array_equal(back.codes, idx.codes)
-        np.testing.assert_array_equal(back.pq.centroids, idx.pq.centroids)
+        np.testing.assert_array_equal(back.quantizer.codebooks, idx.quantizer.codebooks)
         for rr in (None, 0):
             b = back.search(q, 5, rerank=rr)
             a = idx.search(q, 5, rerank=rr)
@@ -404,7 +404,7 @@ def test_wordnet_pq48x8_rerank100(wordnet_pq, pq48x8):
     _, base, queries, gt, _ = wordnet_pq
     _, ours = pq48x8
     rr = PQIndex(384, "l2", M=48, nbits=8, rerank=100)
-    rr.pq.set_centroids(ours.pq.export_centroids())  # same trained codebooks
+    rr.quantizer.set_codebooks(ours.quantizer.codebooks)  # same trained codebooks
     rr.add(base)
     r = recall10(rr.search(queries, 10)[1], gt)
     print(f"PQ48x8 + rerank 100 recall@10: {r:.4f}")

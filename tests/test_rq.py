@@ -7,7 +7,7 @@ import pytest
 
 import vecpress
 from vecpress import _core
-from vecpress.rq import ResidualQuantizer
+from vecpress.quantizers.rq import ResidualQuantizer
 
 from conftest import SHARED
 
@@ -71,17 +71,17 @@ def test_decode_and_tables_match_numpy(small):
     train, x = small
     q = ResidualQuantizer(48, 4, 5, beam=4, niter=5).train(train)
     rng = np.random.default_rng(3)
-    codes = rng.integers(0, q.K, (300, q.M)).astype(np.uint8)
+    codes = rng.integers(0, q.ksub, (300, q.M)).astype(np.uint8)
     cb = q.codebooks.astype(np.float64)
     ref = sum(cb[m][codes[:, m]] for m in range(q.M))
     np.testing.assert_allclose(q.decode(codes), ref, rtol=1e-5, atol=1e-5)
     qs = x[:17]
     t = q.compute_tables(qs)
-    assert t.shape == (17, q.M, q.K) and t.dtype == np.float32
+    assert t.shape == (17, q.M, q.ksub) and t.dtype == np.float32
     np.testing.assert_allclose(t, np.einsum("qd,mkd->qmk", qs, cb), rtol=1e-4, atol=1e-4)
     # padded to 256 for the 8-bit scan: inner product with decoded codes
     t256 = q.compute_tables(qs, ksub_stride=256)
-    assert (t256[:, :, q.K:] == 0).all()
+    assert (t256[:, :, q.ksub:] == 0).all()
     s = _core.adc_scan_u8(t256, codes)
     np.testing.assert_allclose(s, qs.astype(np.float64) @ ref.T, rtol=1e-4, atol=1e-3)
 
@@ -182,7 +182,7 @@ def test_index_contract_and_adc_scores(small, metric, groups, nbits, tmp_path):
     if metric == "cosine":
         xb = base / np.linalg.norm(base, axis=1, keepdims=True)
         qq = qs / np.linalg.norm(qs, axis=1, keepdims=True)
-    rec = idx.rq.decode(idx.rq.encode(xb)).astype(np.float64)
+    rec = idx.quantizer.decode(idx.quantizer.encode(xb)).astype(np.float64)
     if metric == "l2":
         exact = ((qq[:, None, :] - rec[None]) ** 2).sum(-1)
         step = (idx._norm_range[1] - idx._norm_range[0]) / 256
@@ -216,7 +216,7 @@ def test_index_4bit_pairs_and_earlier_files(small, metric, tmp_path):
     idx = vecpress.RQIndex(48, metric, M=5, nbits=4, beam=4).train(train, progress=False)
     idx.add(x[:700])
     assert idx._codes.data.shape == (700, 3 + (metric == "l2"))
-    np.testing.assert_array_equal(idx.codes, idx.rq.encode(x[:700]))
+    np.testing.assert_array_equal(idx.codes, idx.quantizer.encode(x[:700]))
     want = idx.search(x[700:720], 5)
     # a file written with one 4-bit stage per byte (the earlier layout) still loads
     params, arrays = idx._state()
@@ -264,7 +264,7 @@ def test_group_rq_is_one_rq_per_slice(small):
     np.testing.assert_allclose(g.decode(codes), ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(err, ((x - ref) ** 2).sum(1), rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(rn, (ref ** 2).sum(1), rtol=1e-3, atol=1e-3)
-    t = g.compute_tables(x[:7], 1.0, 256)
+    t = g.compute_tables(x[:7], scale=1.0, ksub_stride=256)
     adc = np.take_along_axis(t, np.broadcast_to(codes[None, :50], (7, 50, G * M)).transpose(0, 2, 1)
                              .astype(np.int64), 2).sum(1)
     np.testing.assert_allclose(adc, x[:7].astype(np.float64) @ ref[:50].T, rtol=1e-4, atol=1e-3)
@@ -317,7 +317,7 @@ def wordnet_rq():
     idx = vecpress.RQIndex(d, "ip", M=8, nbits=8, beam=8)
     idx.train(train, progress=False)
     idx.add(base)
-    out["ours_mse"] = float(((base - idx.rq.decode(idx.codes)) ** 2).sum(1).mean())
+    out["ours_mse"] = float(((base - idx.quantizer.decode(idx.codes)) ** 2).sum(1).mean())
     out["ours_recall"] = recall10(idx.search(queries, 10)[1], gt)
 
     findex = faiss.IndexResidualQuantizer(d, 8, 8, faiss.METRIC_INNER_PRODUCT)

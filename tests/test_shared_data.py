@@ -22,7 +22,7 @@ def test_binary_sign_rerank_100(wordnet):
 
 @pytest.mark.parametrize("rotation,threshold", [("pca", 0.97), (None, 0.88)])
 def test_matryoshka_128_to_384(wordnet, rotation, threshold):
-    idx = vp.MatryoshkaIndex(384, "ip", dims=(128, 384), candidates=(100,), rotation=rotation)
+    idx = vp.MatryoshkaIndex(384, "ip", dims=(128, 384), rerank=(100,), rotation=rotation)
     idx.train(random_sample(wordnet.base, 50_000))
     idx.add(wordnet.base)
     r = recall_at_k(idx.search(wordnet.queries, 10)[1], wordnet.gt_ids, 10)

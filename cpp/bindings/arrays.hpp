@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "errors.hpp"
 #include "vecpress/types.hpp"
 
 namespace vecpress {
@@ -37,13 +38,13 @@ Matrix<T> matrix(const py::array& a, const char* name, int64_t expect_cols = -1)
                          std::string(py::str(a.dtype())) + "; convert with .astype(np." +
                          dtype_name<T>() + ")");
   if (a.ndim() != 2)
-    throw py::value_error(std::string(name) + " must be a 2-D array, got " +
+    throw shape_error(std::string(name) + " must be a 2-D array, got " +
                           std::to_string(a.ndim()) + " dimensions");
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) +
                           " must be C-contiguous; pass np.ascontiguousarray(" + name + ")");
   if (expect_cols >= 0 && a.shape(1) != expect_cols)
-    throw py::value_error(std::string(name) + " must have " + std::to_string(expect_cols) +
+    throw shape_error(std::string(name) + " must have " + std::to_string(expect_cols) +
                           " columns, got " + std::to_string(a.shape(1)));
   return {static_cast<const T*>(a.data()), int64_t(a.shape(0)), int64_t(a.shape(1))};
 }
@@ -55,9 +56,9 @@ std::pair<const T*, int64_t> vector(const py::array& a, const char* name, int64_
     throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
                          std::string(py::str(a.dtype())));
   if (a.ndim() != 1 || !(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + " must be a contiguous 1-D array");
+    throw shape_error(std::string(name) + " must be a contiguous 1-D array");
   if (expect_len >= 0 && a.shape(0) != expect_len)
-    throw py::value_error(std::string(name) + " must have length " + std::to_string(expect_len) +
+    throw shape_error(std::string(name) + " must have length " + std::to_string(expect_len) +
                           ", got " + std::to_string(a.shape(0)));
   return {static_cast<const T*>(a.data()), int64_t(a.shape(0))};
 }
@@ -77,7 +78,7 @@ inline Tensor3 f32_tensor3(const py::array& a, const char* name, const std::stri
                          std::string(py::str(a.dtype())) + "; convert with .astype(np.float32)");
   if (a.ndim() != 3 || !(a.flags() & py::array::c_style) ||
       (expect1 >= 0 && a.shape(1) != expect1) || (expect2 >= 0 && a.shape(2) != expect2))
-    throw py::value_error(std::string(name) + " must be a C-contiguous " + layout + " float32 array");
+    throw shape_error(std::string(name) + " must be a C-contiguous " + layout + " float32 array");
   return {static_cast<const float*>(a.data()), int64_t(a.shape(0)), int64_t(a.shape(1)),
           int64_t(a.shape(2))};
 }

@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include "device_arrays.hpp"
+#include "errors.hpp"
 #include "vecpress/cuda/runtime.hpp"
 
 namespace vecpress {
@@ -70,9 +71,10 @@ PYBIND11_MODULE(_cuda, m) {
   using namespace vecpress::bind_cuda;
   namespace vc = vecpress::cuda;
   m.doc() = "vecpress CUDA kernels. Use vecpress.gpu, not this module.";
-  py::register_exception<vecpress::Error>(m, "KernelError", PyExc_ValueError);
+  vecpress::bind::register_error_translator();  // DTypeError/ShapeError/ParameterError/KernelError
   // Registered last so it is tried first (it derives from vecpress::Error).
-  py::register_exception<vc::CudaError>(m, "CudaError", PyExc_RuntimeError);
+  py::register_exception<vc::CudaError>(
+      m, "CudaError", py::module_::import("vecpress.errors").attr("DeviceError").ptr());
 
   m.def("device_count", &vc::device_count, "Number of CUDA devices (0 without a driver).");
   m.def("device_status", &vc::device_status,

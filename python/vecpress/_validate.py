@@ -1,20 +1,25 @@
-"""Input checks at the API boundary. Conversions are explicit policy:
-float64 and float16 vectors are converted to float32 (the kernels' type);
-anything else that is not floating point is rejected.
+"""Input checks at the API boundary, shared by every index and quantizer.
+
+Conversions are explicit policy: float64 and float16 vectors are converted to
+float32 (the kernels' type), non-contiguous arrays are copied; anything else
+that is not floating point is rejected. Every check raises a
+:class:`vecpress.VecpressError` subclass whose message says what to do.
 """
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
 from .errors import (DimensionError, DTypeError, DuplicateIdError, EmptyInputError,
-                     NonFiniteError, ShapeError)
+                     NonFiniteError, ParameterError, ParameterTypeError, ShapeError)
 
 _CONVERTIBLE = (np.float16, np.float64)
+METRICS = ("ip", "l2", "cosine")
 
 
-def as_f32_matrix(x, name: str = "vectors", dim: int | None = None, *,
+def as_f32_matrix(x: Any, name: str = "vectors", dim: int | None = None, *,
                   allow_empty: bool = False, check_finite: bool = True) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32 array of shape (n, d).
 
@@ -53,22 +58,54 @@ def as_f32_matrix(x, name: str = "vectors", dim: int | None = None, *,
     return x
 
 
-def check_k(k) -> int:
+def check_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer parameter (bool is not one) in [lo, hi]; ParameterTypeError /
+    ParameterError otherwise."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise ParameterTypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
+    v = int(v)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        if hi is None:
+            raise ParameterError(f"{name} must be >= {lo}, got {v}")
+        raise ParameterError(f"{name} must be in [{lo}, {hi}], got {v}")
+    return v
+
+
+def check_k(k: Any) -> int:
     """k must be a positive integer."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an integer, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    return int(k)
+    return check_int(k, "k", 1)
 
 
-def check_positive_int(v, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
+def check_positive_int(v: Any, name: str) -> int:
+    return check_int(v, name, 1)
 
 
-def as_ids(ids, n: int | None = None, name: str = "ids") -> np.ndarray:
+def check_count(v: Any, name: str) -> int:
+    """A non-negative integer (a rerank depth, a candidate count)."""
+    return check_int(v, name, 0)
+
+
+def check_choice(v: Any, name: str, choices: tuple) -> Any:
+    """One of ``choices`` (compared by equality), else ParameterError listing them."""
+    if v not in choices:
+        raise ParameterError(f"{name} must be one of {', '.join(map(repr, choices))}; got {v!r}")
+    return v
+
+
+def check_metric(metric: Any) -> str:
+    if not isinstance(metric, str):
+        raise ParameterTypeError(f"metric must be a string ('ip', 'l2' or 'cosine'), got {metric!r}")
+    return check_choice(metric.lower(), "metric", METRICS)
+
+
+def check_threads(threads: Any) -> int:
+    """None or a non-negative integer (0 = all cores)."""
+    if threads is None:
+        return 0
+    return check_int(threads, "threads (0 = all cores)", 0, 4096)
+
+
+def as_ids(ids: Any, n: int | None = None, name: str = "ids") -> np.ndarray:
     """Return ids as a 1-D int64 array of non-negative, unique values."""
     ids = np.asarray(ids)
     if ids.ndim == 0:
@@ -77,26 +114,38 @@ def as_ids(ids, n: int | None = None, name: str = "ids") -> np.ndarray:
         raise ShapeError(f"{name} must be 1-D, got shape {ids.shape}")
     if ids.size and not np.issubdtype(ids.dtype, np.integer):
         raise DTypeError(f"{name} must be integers (int64), got dtype {ids.dtype}")
+    if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
+        raise ParameterError(f"{name} must fit in int64")
     ids = ids.astype(np.int64, copy=False)
     if n is not None and ids.shape[0] != n:
         raise ShapeError(f"got {ids.shape[0]} {name} for {n} vectors; pass one id per vector")
     if ids.size and ids.min() < 0:
-        raise ValueError(f"{name} must be >= 0 (-1 marks 'no result' in search output)")
+        raise ParameterError(f"{name} must be >= 0 (-1 marks 'no result' in search output)")
     if ids.size != np.unique(ids).size:
         raise DuplicateIdError(f"{name} contain duplicates; each id must be unique")
     return np.ascontiguousarray(ids)
 
 
-def check_metric(metric: str) -> str:
-    m = str(metric).lower()
-    if m not in ("ip", "l2", "cosine"):
-        raise ValueError(f"metric must be 'ip', 'l2' or 'cosine', got {metric!r}")
-    return m
+def as_codes(codes: Any, width: int, name: str = "codes", below: int = 256) -> np.ndarray:
+    """Codes (n, width) uint8, each < ``below``; a 1-D array is one code."""
+    c = np.asarray(codes)
+    if c.dtype != np.uint8:
+        if c.size and not np.issubdtype(c.dtype, np.integer):
+            raise DTypeError(f"{name} must be integers (uint8), got dtype {c.dtype}")
+        if c.size and (c.min() < 0 or c.max() >= below):
+            raise ParameterError(f"{name} must be in [0, {below}), got values in "
+                                 f"[{c.min()}, {c.max()}]")
+        c = c.astype(np.uint8)
+    if c.ndim == 1:
+        c = c.reshape(1, -1)
+    if c.ndim != 2 or c.shape[1] != width:
+        raise ShapeError(f"{name} must have shape (n, {width}), got {c.shape}")
+    if below < 256 and c.size and int(c.max()) >= below:
+        raise ParameterError(f"{name} must be in [0, {below}), got {int(c.max())}")
+    return np.ascontiguousarray(c)
 
 
-def check_threads(threads) -> int:
-    if threads is None:
-        return 0
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 0:
-        raise ValueError(f"threads must be a non-negative integer (0 = all cores), got {threads!r}")
-    return int(threads)
+def check_finite_array(a: np.ndarray, name: str) -> np.ndarray:
+    if not np.isfinite(a).all():
+        raise NonFiniteError(f"{name} contain NaN or infinity")
+    return a

@@ -20,14 +20,12 @@ def _time_search(index, queries, k, repeats=3):
 
 def demo_indexes(dim: int):
     """The index configurations the demo compares (name, index)."""
-    from .binary import BinaryIndex
-    from .flat import FlatIndex
-    from .matryoshka import MatryoshkaIndex
+    from .indexes import BinaryIndex, FlatIndex, MatryoshkaIndex
 
     return [
         ("exact (FlatIndex)", FlatIndex(dim, "ip")),
-        ("matryoshka 128->384, raw", MatryoshkaIndex(dim, "ip", dims=(128, dim), candidates=(100,))),
-        ("matryoshka 128->384, pca", MatryoshkaIndex(dim, "ip", dims=(128, dim), candidates=(100,),
+        ("matryoshka 128->384, raw", MatryoshkaIndex(dim, "ip", dims=(128, dim), rerank=100)),
+        ("matryoshka 128->384, pca", MatryoshkaIndex(dim, "ip", dims=(128, dim), rerank=100,
                                                       rotation="pca")),
         ("binary 384 bits + rerank 100", BinaryIndex(dim, "ip", rerank=100)),
         ("binary asym 384 bits + rerank 100", BinaryIndex(dim, "ip", rerank=100, query="float")),
@@ -111,7 +109,8 @@ def main(argv=None) -> int:
                                             "directory (base.npy, queries.npy)")
     p.add_argument("path", help="directory with base.npy and queries.npy")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--candidates", type=int, default=100)
+    p.add_argument("--rerank", type=int, default=100,
+                   help="candidates rescored on the full vectors (default 100)")
     p.add_argument("--queries", type=int, default=1000)
     p = sub.add_parser("bench", help="recall / QPS / latency / memory against faiss and hnswlib "
                                      "(see benchmarks/README.md)")
@@ -127,10 +126,10 @@ def main(argv=None) -> int:
         return _cmd_info(args)
     if args.cmd == "prefix-curve":
         from .datasets import load_npy_dir
-        from .matryoshka import prefix_recall_curve
+        from .indexes import prefix_recall_curve
 
         ds = load_npy_dir(args.path, args.queries)
-        prefix_recall_curve(ds.base, ds.queries, args.k, args.candidates,
+        prefix_recall_curve(ds.base, ds.queries, args.k, args.rerank,
                             ground_truth=ds.gt_ids)
         return 0
     return 1

@@ -32,7 +32,7 @@ class Dataset:
     def ensure_ground_truth(self, k: int = 100, threads: int | None = None) -> np.ndarray:
         """Exact top-k with :class:`FlatIndex` when the dataset has none (or too few columns)."""
         if self.gt_ids is None or self.gt_ids.shape[1] < k:
-            from .flat import FlatIndex
+            from .indexes import FlatIndex
 
             idx = FlatIndex(self.dim, self.metric, threads)
             idx.add(self.base)

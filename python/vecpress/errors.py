@@ -1,7 +1,9 @@
 """Exceptions raised by vecpress. Each says what went wrong and what to do.
 
 All derive from :class:`VecpressError` and from the built-in exception a user
-would catch anyway (``ValueError``, ``TypeError``, ``KeyError``...).
+would catch anyway (``ValueError``, ``TypeError``, ``KeyError``...), so
+``except ValueError`` keeps working. The compiled modules raise these classes
+too: their checks are mapped at import (see ``cpp/bindings/errors.hpp``).
 """
 
 
@@ -40,6 +42,20 @@ class UnknownIdError(VecpressError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class ParameterError(VecpressError, ValueError):
+    """A parameter has a value vecpress does not accept (k < 1, a negative rerank depth,
+    an unknown metric, M not dividing dim, ...)."""
+
+
+class ParameterTypeError(ParameterError, TypeError):
+    """A parameter has the wrong type (k=1.5, rerank="x", threads=2.5)."""
+
+
+class KernelError(VecpressError, ValueError):
+    """A compiled kernel refused its arguments. The Python layer checks inputs first, so
+    this points at a bug in vecpress or at a direct call into ``vecpress._core``."""
+
+
 class NotTrainedError(VecpressError, RuntimeError):
     """The index or quantizer must be trained before this call."""
 
@@ -54,3 +70,12 @@ class VersionError(FormatError):
 
 class GPUUnavailableError(VecpressError, RuntimeError):
     """A GPU was asked for but vecpress was built without CUDA or no device is present."""
+
+
+class DeviceError(VecpressError, RuntimeError):
+    """A CUDA call failed on the device (``vecpress._cuda.CudaError`` derives from it)."""
+
+
+class SmallTrainingSetWarning(UserWarning):
+    """Training got fewer vectors than k-means needs for codebooks that generalise
+    (about 39 per centroid, faiss's threshold). Shown once per call site."""

@@ -21,21 +21,13 @@ CuPy is optional (``pip install vecpress[cuda]`` installs ``cupy-cuda13x``);
 without it NumPy in/out still works, and :func:`to_device` returns a
 ``DeviceArray``.
 
-Index hook (``Index.to_gpu()`` / ``device="cuda"``)
----------------------------------------------------
-An index moves its payload once with :func:`to_device` and keeps the handle;
-its ``search`` then calls the function for its kind with the stored handle as
-the base argument and the user's queries as the leading one, so results match
-the queries' type and the codes never leave the device:
-
-- exact: ``flat_search(gpu_x, q, k, metric)``; Matryoshka: ``matryoshka_search``;
-- binary: ``hamming_search(binarize(q, d), gpu_codes, k)``;
-- PQ: ``pq_search(q, gpu_centroids, gpu_codes, k, metric)`` (tables are built and
-  scanned on the device, no host round-trip); RQ/other ADC users build their
-  (nq, M, 256) tables and call ``adc_search_u8(tables, gpu_codes, k, largest)``.
-
-Call :func:`require` in ``to_gpu()`` so the user gets :class:`GPUUnavailableError`
-(saying whether the extension is missing or there is no device) at that point.
+Signatures
+----------
+Each kernel takes the same arguments in the same order as its CPU twin in
+``vecpress._core`` (``flat_search(x, q, d, metric, k)``, ``adc_search_u8(tables,
+codes, largest, k)``, ...), with the CPU's trailing ``nthreads`` replaced by the
+keyword ``stream``; ``vecpress.backends`` builds the indexes' CUDA backend on
+them, so one search pipeline serves both devices (``Index.to_gpu()``).
 
 Metrics are ``"ip"``, ``"l2"`` (squared distance) or ``"cosine"`` (or the
 integers 0, 1, 2 the kernels use). Ids are int64 row numbers, -1 for padding.
@@ -45,7 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DTypeError, GPUUnavailableError
+from . import _core
+from .errors import DTypeError, GPUUnavailableError, ParameterError
 
 try:
     from . import _cuda
@@ -77,7 +70,7 @@ __all__ = [
     "unavailable_reason",
 ]
 
-_METRICS = {"ip": 0, "l2": 1, "cosine": 2}
+_METRICS = _core.METRICS  # the codes the kernels take, exported once by the compiled module
 
 
 def device_count() -> int:
@@ -179,10 +172,10 @@ def _metric(metric) -> int:
         try:
             return _METRICS[metric.lower()]
         except KeyError:
-            raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}") from None
+            raise ParameterError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}") from None
     m = int(metric)
-    if m not in (0, 1, 2):
-        raise ValueError("metric must be 'ip', 'l2' or 'cosine' (0, 1, 2)")
+    if m not in _METRICS.values():
+        raise ParameterError("metric must be 'ip', 'l2' or 'cosine' (0, 1, 2)")
     return m
 
 
@@ -213,7 +206,7 @@ def to_host(a) -> np.ndarray:
     if _cuda is not None and isinstance(a, _cuda.DeviceArray):
         return a.to_host()
     if _is_device(a):
-        raise TypeError("copy this device array to the host with its own library (e.g. .cpu())")
+        raise DTypeError("copy this device array to the host with its own library (e.g. .cpu())")
     return np.asarray(a)
 
 
@@ -225,8 +218,9 @@ def topk_select(scores, k: int, largest: bool, *, stream=None):
     return _wrap(v, scores), _wrap(ids, scores)
 
 
-def flat_search(x, q, k: int, metric="ip", *, d: int | None = None, stream=None):
-    """Exact top-k of queries q (nq, >= d) against rows x (n, >= d) on their first d dims.
+def flat_search(x, q, d: int | None, metric, k: int, *, stream=None):
+    """Exact top-k of queries q (nq, >= d) against rows x (n, >= d) on their first d dims
+    (d=None: all of q's columns).
 
     Returns (scores (nq, k) float32, ids (nq, k) int64); IP/cosine larger is
     better, L2 is the squared distance (smaller is better).
@@ -241,7 +235,7 @@ def flat_search(x, q, k: int, metric="ip", *, d: int | None = None, stream=None)
     return _wrap(sc, q), _wrap(ids, q)
 
 
-def matryoshka_search(x, q, k: int, dims, candidates, metric="ip", *, stream=None):
+def matryoshka_search(x, q, metric, dims, candidates, k: int, *, stream=None):
     """Prefix scan on dims[0] keeping candidates[0], reranks on dims[1:], top k."""
     require()
     s = _stream_for(q, stream)
@@ -257,7 +251,7 @@ def matryoshka_search(x, q, k: int, dims, candidates, metric="ip", *, stream=Non
     return _wrap(sc, q), _wrap(ids, q)
 
 
-def binarize(x, d: int | None = None, thresholds=None, *, stream=None):
+def binarize(x, d: int | None, thresholds=None, *, stream=None):
     """Sign bits of the first d dims (x > thresholds, default 0), LSB first:
     codes (n, 8 * ceil(d / 64)) uint8, the layout of vecpress._core.binarize."""
     require()
@@ -316,7 +310,7 @@ def adc_table_l2(q, centroids, *, stream=None):
     return _wrap(t, q)
 
 
-def adc_search_u8(tables, codes, k: int, largest: bool, *, stream=None):
+def adc_search_u8(tables, codes, largest: bool, k: int, *, stream=None):
     """Top-k of sum_m tables[i, m, codes[j, m]]: tables (nq, M, 256), codes (n, M) uint8."""
     require()
     s = _stream_for(tables, stream)
@@ -336,7 +330,7 @@ def pq_search(q, centroids, codes, k: int, metric="l2", *, stream=None):
     require()
     m = _metric(metric)
     if m == 2:
-        raise ValueError("pq_search scores 'l2' or 'ip'; normalize the queries for cosine")
+        raise ParameterError("pq_search scores 'l2' or 'ip'; normalize the queries for cosine")
     s = _stream_for(q, stream)
     qd = _arg(q, "q", np.float32, s)
     cd = _arg(centroids, "centroids", np.float32, s)

@@ -41,7 +41,7 @@ def _align(n: int) -> int:
 
 def write_arrays(path, kind: str, params: dict, arrays: dict[str, np.ndarray]) -> None:
     """Atomically write ``arrays`` and JSON-able ``params`` under class name ``kind``."""
-    from . import __version__
+    from ._version import __version__
 
     path = Path(path)
     entries, offset = [], 0

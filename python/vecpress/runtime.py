@@ -41,7 +41,7 @@ def get_num_threads() -> int:
 
 def info() -> dict:
     """Build and machine facts (for bug reports and benchmark records)."""
-    from . import __version__
+    from ._version import __version__
 
     try:
         from . import gpu

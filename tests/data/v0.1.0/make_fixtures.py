@@ -18,7 +18,7 @@ DIM = 32
 def configs():
     return {
         "flat_l2": vp.FlatIndex(DIM, "l2"),
-        "matryoshka_pca_cosine": vp.MatryoshkaIndex(DIM, "cosine", dims=(8, DIM), candidates=(20,),
+        "matryoshka_pca_cosine": vp.MatryoshkaIndex(DIM, "cosine", dims=(8, DIM), rerank=(20,),
                                                     rotation="pca"),
         "binary_asym_pca": vp.BinaryIndex(DIM, "ip", bits=16, threshold="median", rotation="pca",
                                           query="float", rerank=20),

@@ -1,14 +1,17 @@
 """RQIndex: residual-quantized codes scanned with ADC tables, optional exact rerank."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from . import _core
-from ._nibbles import pack_nibbles, pair_tables, unpack_nibbles, upgrade_unpaired
-from ._validate import as_f32_matrix
-from .index import CodedIndex, register
-from .group_rq import GroupResidualQuantizer
-from .rq import ResidualQuantizer, _check_int_range
+from .. import _core
+from .._validate import check_int
+from ..quantizers.group_rq import GroupResidualQuantizer
+from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles, upgrade_unpaired
+from ..quantizers.rq import ResidualQuantizer
+from .base import SearchParams, register
+from .coded import CodedIndex
 
 
 @register
@@ -47,72 +50,61 @@ class RQIndex(CodedIndex):
 
     def __init__(self, dim: int, metric: str = "ip", M: int = 8, nbits: int = 8, beam: int = 8,
                  norm_bits: int = 8, rerank: int = 0, threads: int | None = None,
-                 groups: int = 1):
-        super().__init__(dim, metric, threads)
-        if groups == 1:
-            self.rq = ResidualQuantizer(dim, M, nbits, beam=beam, threads=self.threads)
+                 groups: int = 1) -> None:
+        super().__init__(dim, metric, threads, rerank)
+        self.quantizer: ResidualQuantizer | GroupResidualQuantizer
+        if check_int(groups, "groups", 1, self.dim) == 1:
+            self.quantizer = ResidualQuantizer(self.dim, M, nbits, beam=beam, threads=self.threads)
         else:
-            self.rq = GroupResidualQuantizer(dim, groups, M, nbits, beam=beam,
-                                             threads=self.threads)
-        self.norm_bits = _check_int_range(norm_bits, "norm_bits", 1, 8)
-        if isinstance(rerank, bool) or not isinstance(rerank, (int, np.integer)) or rerank < 0:
-            raise ValueError(f"rerank must be a non-negative integer, got {rerank!r}")
-        self.rerank = int(rerank)
+            self.quantizer = GroupResidualQuantizer(self.dim, groups, M, nbits, beam=beam,
+                                                    threads=self.threads)
+        self.norm_bits = check_int(norm_bits, "norm_bits", 1, 8)
         self._norm_range: tuple[float, float] | None = None
-        self._init_codes(self._code_cols, keep_vectors=bool(self.rerank))
+        self._init_codes(self._code_cols)
 
-    @property
-    def M(self) -> int:
-        return self.rq.M
-
-    @property
-    def nbits(self) -> int:
-        return self.rq.nbits
-
-    @property
-    def beam(self) -> int:
-        return self.rq.beam
-
-    @property
-    def groups(self) -> int:
-        return getattr(self.rq, "groups", 1)
+    M = property(lambda self: self.quantizer.M, doc="Stages (per group).")
+    nbits = property(lambda self: self.quantizer.nbits, doc="Bits per stage.")
+    beam = property(lambda self: self.quantizer.beam, doc="Encoder beam width.")
+    groups = property(lambda self: getattr(self.quantizer, "groups", 1),
+                      doc="Dimension groups (1: plain RQ).")
 
     @property
     def _paired(self) -> bool:
         return self.nbits == 4
 
     @property
-    def _code_bytes(self) -> int:
-        cs = self.rq.code_size
+    def code_bytes(self) -> int:
+        """Bytes of stage codes per vector (two 4-bit stages share a byte)."""
+        cs = self.quantizer.code_size
         return (cs + 1) // 2 if self._paired else cs
 
     @property
     def _code_cols(self) -> int:
-        return self._code_bytes + (1 if self.metric == "l2" else 0)
+        return self.code_bytes + (1 if self.metric == "l2" else 0)
 
     @property
     def is_trained(self) -> bool:
-        return self.rq.is_trained and (self.metric != "l2" or self._norm_range is not None)
+        return self.quantizer.is_trained and (self.metric != "l2" or self._norm_range is not None)
 
-    def train(self, vectors, progress: bool | None = None) -> "RQIndex":
+    def train(self, vectors: Any, progress: bool | None = None) -> "RQIndex":
         """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim)."""
-        x = self._prepare(as_f32_matrix(vectors, "training vectors", self.dim))
-        self.rq.train(x, progress=progress)
+        x = self._training_sample(vectors)
+        self.quantizer.train(x, progress=progress)
         if self.metric == "l2":
-            _, _, rn = self.rq.encode_with_stats(x)
+            _, _, rn = self.quantizer._encode_with_stats(x)
             self._norm_range = (float(rn.min()), float(rn.max()))
         return self
 
     def bytes_per_vector(self) -> float:
         """Bytes stored per vector: codes (+ norm byte) (+ float copy for rerank)."""
-        return float(self._code_cols + (4 * self.dim if self._x is not None else 0))
+        return float(self._code_cols + self._store_bytes())
 
     @property
     def codes(self) -> np.ndarray:
         """Codes (n, groups * M) uint8, one stage per byte (the norm byte, if any, is not
         included; at nbits=4 an unpacked copy of the stored pairs)."""
-        c = self._codes.data[:, : self._code_bytes]
-        return unpack_nibbles(c, self.rq.code_size) if self._paired else c
+        c = self._codes.data[:, : self.code_bytes]
+        return unpack_nibbles(c, self.quantizer.code_size) if self._paired else c
 
     def _norm_table(self) -> np.ndarray:
         vmin, vmax = self._norm_range
@@ -122,18 +114,18 @@ class RQIndex(CodedIndex):
         return t
 
     def _add_rows(self, x):
-        codes, _, rn = self.rq.encode_with_stats(x)
+        codes, _, rn = self.quantizer._encode_with_stats(x)
         if self._paired:
             codes = pack_nibbles(codes)
         if self.metric == "l2":
             vmin, vmax = self._norm_range
             nc = _core.rq_encode_norms(rn, vmin, vmax, self.norm_bits)
             codes = np.concatenate([codes, nc[:, None]], axis=1)
-        self._append_codes(codes, x)
+        self._append_codes(codes)
 
     def _tables(self, q):
-        t = self.rq.compute_tables(q, -2.0 if self.metric == "l2" else 1.0,
-                                   None if self._paired else 256)
+        t = self.quantizer._tables(q, -2.0 if self.metric == "l2" else 1.0,
+                                   self.quantizer.ksub if self._paired else 256)
         if self._paired:
             t = pair_tables(t)
         if self.metric != "l2":
@@ -142,21 +134,15 @@ class RQIndex(CodedIndex):
         nt[:, 0, : 1 << self.norm_bits] += np.einsum("ij,ij->i", q, q)[:, None]
         return np.ascontiguousarray(np.concatenate([t, nt], axis=1))
 
-    def _search_rows(self, q, k, rerank=None):
-        rerank = self.rerank if rerank is None else int(rerank)
-        self._check_rerank(rerank)
-        n = len(self._codes)
-        c = min(max(rerank, k), n) if rerank else k
-        largest = self.metric != "l2"
-        s, rows = _core.adc_search_u8(self._tables(q), self._codes.data, largest, c, self.threads)
-        if not rerank:
-            return self._fix_padding(s, rows)
-        return self._rescore(q, rows, k)
+    def _scan(self, q, n_candidates: int, params: SearchParams):
+        codes = self._arrays_on(self._backend)["codes"]
+        return self._backend.adc_search_u8(self._tables(q), codes, self.metric != "l2",
+                                           n_candidates, params.threads)
 
     def _state(self):
         arrays = self._code_arrays()
-        if self.rq.is_trained:
-            arrays["codebooks"] = self.rq._codebooks
+        if self.quantizer.is_trained:
+            arrays["codebooks"] = self.quantizer.codebooks
         params = {"M": self.M, "nbits": self.nbits, "beam": self.beam, "groups": self.groups,
                   "norm_bits": self.norm_bits, "rerank": self.rerank, "threads": self.threads,
                   "norm_range": list(self._norm_range) if self._norm_range else None}
@@ -168,15 +154,10 @@ class RQIndex(CodedIndex):
                   params["norm_bits"], params["rerank"], params.get("threads", 0),
                   params.get("groups", 1))
         if "codebooks" in arrays:
-            cb = np.ascontiguousarray(arrays["codebooks"], dtype=np.float32)
-            want = (obj.M, obj.rq.K, obj.dim)
-            if obj.groups > 1:
-                want = (obj.groups, obj.M, obj.rq.K, obj.dim // obj.groups)
-            if cb.shape != want:
-                raise ValueError("codebooks array does not match groups, M, nbits and dim")
-            obj.rq._set_codebooks(cb)
+            obj.quantizer.set_codebooks(np.asarray(arrays["codebooks"]))
         if params.get("norm_range") is not None:
             obj._norm_range = tuple(float(v) for v in params["norm_range"])
         if obj._paired:
-            arrays = upgrade_unpaired(arrays, obj.rq.code_size, obj._code_cols - obj._code_bytes)
+            arrays = upgrade_unpaired(arrays, obj.quantizer.code_size,
+                                      obj._code_cols - obj.code_bytes)
         return obj._load_codes(arrays, "groups, M, nbits and metric")

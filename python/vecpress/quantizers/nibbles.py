@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import FormatError
+
 
 def pack_nibbles(codes: np.ndarray) -> np.ndarray:
     """4-bit codes (n, m) uint8 < 16 -> (n, ceil(m / 2)) uint8."""
@@ -28,7 +30,7 @@ def upgrade_unpaired(arrays, m: int, extra: int = 0):
     if m < 2 or codes.ndim != 2 or codes.shape[1] != m + extra:
         return arrays
     if codes.dtype != np.uint8 or (codes.size and codes[:, :m].max() >= 16):
-        raise ValueError("4-bit codes array holds values >= 16")
+        raise FormatError("4-bit codes array holds values >= 16")
     packed = np.concatenate([pack_nibbles(codes[:, :m]), codes[:, m:]], axis=1)
     return dict(arrays, codes=packed)
 

@@ -1,0 +1,357 @@
+"""The index base class: ids, validation, the search pipeline, removal, persistence.
+
+Every index shares one contract:
+
+- ``add(vectors, ids=None)`` appends float vectors (n, dim); ids are int64,
+  generated sequentially when omitted.
+- ``search(queries, k, *, rerank=None, threads=None)`` returns ``(scores, ids)``,
+  both (nq, k): similarities (larger is better) for "ip" and "cosine", squared
+  distances (smaller is better) for "l2". When fewer than k vectors exist,
+  rows are padded with id -1 and score -inf (larger-is-better scores) or +inf.
+  Per-call parameters are validated once, have the same names on every index
+  type and never change the index.
+- ``remove(ids)`` deletes vectors; removed ids never come back.
+- ``save(path)`` / :func:`vecpress.load`.
+
+The search pipeline runs strictly downward, once per call::
+
+    search -> _search_params (validate) -> _prepare (cosine, rotation) -> _scan (subclass:
+    codes or vectors -> backend kernel) -> [store.rerank -> backend kernel] -> _finish
+    (ids, padding)
+
+Subclass hooks (arrays arrive validated, float32, normalised and rotated):
+
+- ``_add_rows(x)``: encode and append n rows (the base appends the vector store).
+- ``_scan(q, n_candidates, params) -> (scores, rows)``: the n_candidates best stored
+  rows (int64, -1 padded) with the kernel's scores.
+- ``_keep_rows(keep)``: keep the rows where the bool mask is True, in order.
+- ``_payload()``: the host arrays ``_scan`` reads (copied once to a GPU backend).
+- ``_state() -> (params, arrays)`` and ``_from_state(params, arrays)``: what save/load
+  store besides ids and the vector store (params must be JSON-able).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .._arrays import GrowableArray
+from .._validate import (as_f32_matrix, as_ids, check_count, check_int, check_k, check_metric,
+                         check_threads)
+from ..backends import CPU, Backend
+from ..errors import DuplicateIdError, FormatError, NotTrainedError, ParameterError, UnknownIdError
+from ..io import read_arrays, write_arrays
+from ..stores import Float32Store, VectorStore
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register(cls: type) -> type:
+    """Class decorator: make an Index subclass loadable by :func:`vecpress.load`."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Per-call search parameters, validated once by ``Index._search_params``.
+
+    rerank : candidates rescored exactly with the float vectors (0 = none); for
+        :class:`vecpress.MatryoshkaIndex`, one count per stage but the last.
+    threads : kernel threads (0 = the index's setting, then all cores).
+    dims : Matryoshka stages (prefix lengths), None elsewhere.
+    """
+
+    rerank: int | tuple[int, ...] = 0
+    threads: int = 0
+    dims: tuple[int, ...] | None = None
+
+
+class Index:
+    """Base class of all vecpress indexes (see the module docstring)."""
+
+    _normalize_cosine = True  # cosine: store and query unit vectors, score with IP
+    _gpu_kernels: tuple[str, ...] = ()  # backend kernels the search needs; () = CPU only
+
+    def __init__(self, dim: int, metric: str = "ip", threads: int | None = None) -> None:
+        self.dim = check_int(dim, "dim", 1, 1 << 20)
+        self.metric = check_metric(metric)
+        self.threads = check_threads(threads)
+        self._ids = GrowableArray((), np.int64)
+        self._next_id = 0
+        self._store: VectorStore | None = None  # float vectors: scanned (flat) or for rerank
+        self._rotation = None  # a fitted MatrixRotation applied to vectors and queries
+        self._backend: Backend = CPU
+        self._device: dict | None = None  # payload copies on a resident (GPU) backend
+
+    # ---- public API -------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The stored ids, int64 (n,), in storage order (a copy)."""
+        return self._ids.data.copy()
+
+    @property
+    def is_trained(self) -> bool:
+        return True
+
+    def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
+        """Add vectors.
+
+        Parameters
+        ----------
+        vectors : array (n, dim), float32 (float16/float64 are converted)
+        ids : array (n,), int64, optional
+            Unique non-negative ids; default: consecutive integers after the
+            largest id ever added.
+
+        Returns
+        -------
+        ids : int64 array (n,)
+        """
+        self._check_ready()
+        x = as_f32_matrix(vectors, "vectors", self.dim)
+        n = x.shape[0]
+        if ids is None:
+            if self._next_id > np.iinfo(np.int64).max - n:
+                raise ParameterError("auto ids would pass 2**63 - 1; pass explicit ids")
+            new_ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        else:
+            new_ids = as_ids(ids, n)
+            clash = np.isin(new_ids, self._ids.data) if len(self) else None
+            if clash is not None and clash.any():
+                dup = new_ids[clash]
+                raise DuplicateIdError(
+                    f"{dup.size} id(s) are already in the index (e.g. {dup[:5].tolist()}); "
+                    "remove them first or choose new ids")
+        x = self._prepare(x, CPU)
+        self._add_rows(x)  # the subclass encodes first: a failure leaves the index as it was
+        if self._store is not None:
+            self._store.append(x)
+        self._ids.append(new_ids)
+        self._device = None  # re-uploaded by the next GPU search
+        self._next_id = max(self._next_id, int(new_ids.max()) + 1)
+        return new_ids
+
+    def search(self, queries: Any, k: int, *, rerank: int | None = None,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Find the k best stored vectors for each query.
+
+        Parameters
+        ----------
+        queries : array (nq, dim) or (dim,), float32 (float16/float64 converted)
+        k : int >= 1; when k > len(index) the result is padded with id -1.
+        rerank : candidates rescored exactly with the stored float vectors for this
+            call (default: the index's setting; 0 = return the code scores).
+        threads : kernel threads for this call (default: the index's setting).
+
+        Returns
+        -------
+        scores : float32 array (nq, k)
+            Similarities for "ip"/"cosine" (larger is better), squared L2
+            distances for "l2" (smaller is better); padding is -inf / +inf.
+        ids : int64 array (nq, k), best first.
+        """
+        return self._search(queries, k, self._search_params(rerank=rerank, threads=threads))
+
+    def remove(self, ids: Any) -> int:
+        """Remove vectors by id. Unknown ids raise :class:`UnknownIdError` and nothing is
+        removed. Returns the number of vectors removed."""
+        ids = as_ids(ids)
+        if ids.size == 0:
+            return 0
+        present = np.isin(ids, self._ids.data)
+        if not present.all():
+            missing = ids[~present]
+            raise UnknownIdError(f"{missing.size} id(s) are not in the index "
+                                 f"(e.g. {missing[:5].tolist()}); nothing was removed")
+        keep = ~np.isin(self._ids.data, ids)
+        self._keep_rows(keep)
+        if self._store is not None:
+            self._store.keep(keep)
+        self._ids.keep(keep)
+        self._device = None
+        return int(ids.size)
+
+    def save(self, path: Any) -> None:
+        """Write the index to one file (atomic: temp file + rename)."""
+        params, arrays = self._state()
+        if self._store is not None:
+            arrays = {**arrays, **self._store.arrays()}
+        params = {"dim": self.dim, "metric": self.metric, "next_id": self._next_id, **params}
+        write_arrays(path, type(self).__name__, params, {"ids": self._ids.data, **arrays})
+
+    # ---- GPU --------------------------------------------------------------
+    @property
+    def on_gpu(self) -> bool:
+        """True after :meth:`to_gpu`: searches run on the CUDA device."""
+        return self._backend.name == "cuda"
+
+    def to_gpu(self) -> "Index":
+        """Search on the CUDA device from now on (the payload is copied there once).
+
+        Queries may be NumPy (results come back as NumPy) or CuPy arrays
+        (results stay on the device as CuPy arrays). add/remove keep working
+        on the host copy; the device copy is refreshed by the next search.
+        Raises :class:`GPUUnavailableError` when vecpress was built without
+        CUDA or no device is present, and NotImplementedError for index types
+        without a GPU search path.
+        """
+        from .. import backends
+
+        be = backends.cuda()
+        if not self._gpu_kernels or not all(be.supports(k) for k in self._gpu_kernels):
+            raise NotImplementedError(f"{type(self).__name__} has no GPU search path yet")
+        self._backend, self._device = be, None
+        return self
+
+    def to_cpu(self) -> "Index":
+        """Search on the CPU again and free the device copy."""
+        self._backend, self._device = CPU, None
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim}, metric={self.metric!r}, n={len(self)})"
+
+    # ---- the search pipeline ------------------------------------------------
+    def _search_params(self, rerank: Any = None, threads: Any = None, **_: Any) -> SearchParams:
+        """Validate per-call parameters once (defaults from the index's settings)."""
+        if rerank is not None:
+            check_count(rerank, "rerank")
+            if rerank:
+                raise ParameterError(f"{type(self).__name__} scores exactly; rerank does not "
+                                     "apply (leave it out)")
+        return SearchParams(rerank=0, threads=self._threads(threads))
+
+    def _threads(self, threads: Any) -> int:
+        return self.threads if threads is None else check_threads(threads)
+
+    def _search(self, queries: Any, k: Any, params: SearchParams):
+        self._check_ready()
+        k = check_k(k)
+        be = self._backend
+        q = self._prepare(be.queries(queries, self.dim), be)
+        n = len(self)
+        kk = min(k, n)
+        if kk == 0:
+            rows = np.full((q.shape[0], 0), -1, np.int64)
+            return self._finish(be, np.empty(rows.shape, np.float32), rows, k, params)
+        depth = self._rerank_depth(params)
+        c = min(max(depth, kk), n) if depth else kk
+        scores, rows = self._scan(q, c, params)
+        if depth:
+            scores, rows = self._store.rerank(be, q, rows, kk, self._kernel_metric, params.threads)
+        return self._finish(be, scores, rows, k, params)
+
+    def _finish(self, be: Backend, scores, rows, k: int, params: SearchParams):
+        """Rows -> ids, the kernel's padding -> +-inf, and pad to k columns: once."""
+        xp = be.array_module(rows)
+        ids = self._arrays_on(be)["ids"]
+        if xp is not np:
+            ids = xp.asarray(ids)
+        found = rows >= 0
+        out_ids = xp.where(found, ids[xp.maximum(rows, 0)], -1)
+        worst = -np.inf if self._larger_is_better(params) else np.inf
+        out_scores = xp.where(found, scores, worst).astype(xp.float32)
+        nq, have = rows.shape
+        if have < k:
+            out_scores = xp.concatenate([out_scores, xp.full((nq, k - have), worst, xp.float32)], 1)
+            out_ids = xp.concatenate([out_ids, xp.full((nq, k - have), -1, xp.int64)], 1)
+        return out_scores, out_ids.astype(xp.int64, copy=False)
+
+    def _arrays_on(self, be: Backend) -> dict:
+        """The scan's arrays and the ids as the backend reads them (cached on a GPU)."""
+        if not be.resident:
+            return {**self._payload(), "ids": self._ids.data}
+        if self._device is None:
+            host = {**self._payload(), "ids": self._ids.data}
+            self._device = {name: be.upload(a) for name, a in host.items()}
+        return self._device
+
+    def _prepare(self, x, be: Backend):
+        """Cosine normalisation and the learned rotation, for stored vectors and queries."""
+        if self.metric == "cosine" and self._normalize_cosine:
+            x = be.unit_rows(x)
+        if self._rotation is not None:
+            x = be.rotate(x, self._rotation.matrix_t)
+        return x
+
+    @property
+    def _kernel_metric(self) -> int:
+        # cosine on unit vectors is IP; subclasses that keep raw vectors override.
+        if self.metric == "cosine" and self._normalize_cosine:
+            return _core.METRICS["ip"]
+        return _core.METRICS[self.metric]
+
+    def _larger_is_better(self, params: SearchParams) -> bool:
+        return self.metric != "l2"
+
+    def _rerank_depth(self, params: SearchParams) -> int:
+        """Candidates the base reranks through the vector store (0 = none)."""
+        return 0
+
+    def _check_ready(self) -> None:
+        if not self.is_trained:
+            raise NotTrainedError(f"{type(self).__name__} must be trained first: call "
+                                  "index.train(sample_vectors)")
+
+    def _training_sample(self, vectors: Any) -> np.ndarray:
+        """Training vectors (n, dim) float32, unit-normalised for cosine (not rotated)."""
+        x = as_f32_matrix(vectors, "training vectors", self.dim)
+        return CPU.unit_rows(x) if self.metric == "cosine" else x
+
+    # ---- hooks ------------------------------------------------------------
+    def _add_rows(self, x: np.ndarray) -> None:
+        """Encode and append rows (the vector store, if any, is appended by the base)."""
+
+    def _scan(self, q, n_candidates: int, params: SearchParams):  # pragma: no cover
+        raise NotImplementedError
+
+    def _keep_rows(self, keep: np.ndarray) -> None:
+        """Filter the subclass's rows (the store and ids are filtered by the base)."""
+
+    def _payload(self) -> dict:
+        return {}
+
+    def _stored_rows(self) -> int:
+        return len(self._store) if self._store is not None else len(self._ids)
+
+    def _state(self) -> tuple[dict, dict]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def _from_state(cls, params: dict, arrays: dict) -> "Index":  # pragma: no cover
+        raise NotImplementedError
+
+
+def load(path: Any, mmap: bool = False) -> Index:
+    """Load an index saved with ``Index.save``.
+
+    Raises :class:`vecpress.FormatError` for truncated, corrupted or foreign
+    files and :class:`vecpress.VersionError` for other format versions.
+    mmap=True maps large arrays read-only instead of reading them.
+    """
+    kind, params, arrays = read_arrays(path, mmap=mmap)
+    cls = _REGISTRY.get(kind)
+    if cls is None:
+        raise FormatError(f"{path} holds an index of unknown class {kind!r}; "
+                          "it may need a newer vecpress")
+    if "ids" not in arrays:
+        raise FormatError(f"{path} is missing its ids array")
+    try:
+        obj = cls._from_state(params, arrays)
+        if obj._store is not None:
+            obj._store = Float32Store.from_arrays(obj.dim, arrays)
+        obj._ids = GrowableArray.from_array(np.asarray(arrays["ids"], dtype=np.int64))
+        obj._next_id = int(params["next_id"])
+    except FormatError as e:
+        raise FormatError(f"{path}: {e}") from None
+    except (KeyError, ValueError, TypeError) as e:
+        raise FormatError(f"{path} has inconsistent contents: {e}") from None
+    if len(obj._ids) != obj._stored_rows():
+        raise FormatError(f"{path} is inconsistent: {len(obj._ids)} ids for {obj._stored_rows()} rows")
+    return obj

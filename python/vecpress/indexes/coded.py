@@ -1,0 +1,84 @@
+"""Indexes of per-vector uint8 codes (binary, PQ, RQ) with an optional rerank store."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._arrays import GrowableArray
+from .._validate import check_count
+from ..errors import FormatError, ParameterError
+from ..stores import Float32Store
+from .base import Index, SearchParams
+
+
+class CodedIndex(Index):
+    """An index of codes (n, code_cols) uint8 produced by a quantizer. Built with
+    ``rerank > 0`` it also keeps the float vectors in a :class:`vecpress.stores.VectorStore`
+    and rescores that many candidates exactly (per call: ``search(..., rerank=c)``).
+
+    Subclasses set ``self.quantizer`` and call ``_init_codes(code_cols)`` in __init__,
+    append with ``_append_codes(codes)`` in ``_add_rows`` and scan ``self._arrays_on(be)
+    ["codes"]`` in ``_scan``.
+    """
+
+    def __init__(self, dim: int, metric: str, threads: int | None, rerank: int) -> None:
+        super().__init__(dim, metric, threads)
+        self.rerank = check_count(rerank, "rerank")
+        self._store = Float32Store(self.dim) if self.rerank else None
+
+    def _init_codes(self, code_cols: int) -> None:
+        self._codes = GrowableArray((code_cols,), np.uint8)
+
+    def _append_codes(self, codes: np.ndarray) -> None:
+        self._codes.append(codes)
+        self._codes_changed()
+
+    def _codes_changed(self) -> None:
+        """Hook: drop layouts derived from the codes (e.g. fast-scan blocks)."""
+
+    # ---- pipeline hooks -------------------------------------------------------
+    def _search_params(self, rerank: Any = None, threads: Any = None, **_: Any) -> SearchParams:
+        depth = self.rerank if rerank is None else check_count(rerank, "rerank")
+        if depth and self._store is None:
+            raise ParameterError(f"this {type(self).__name__} keeps no float vectors (built with "
+                                 "rerank=0), so it cannot rerank candidates; build it with "
+                                 "rerank > 0 or search with rerank=0")
+        return SearchParams(rerank=depth, threads=self._threads(threads))
+
+    def _rerank_depth(self, params: SearchParams) -> int:
+        return params.rerank
+
+    def _larger_is_better(self, params: SearchParams) -> bool:
+        if params.rerank:
+            return self.metric != "l2"
+        return self._code_scores_larger()
+
+    def _code_scores_larger(self) -> bool:
+        """Whether the code scan's scores (no rerank) are larger-is-better."""
+        return self.metric != "l2"
+
+    def _payload(self) -> dict:
+        return {"codes": self._codes.data}
+
+    def _keep_rows(self, keep: np.ndarray) -> None:
+        self._codes.keep(keep)
+        self._codes_changed()
+
+    def _stored_rows(self) -> int:
+        return len(self._codes)
+
+    def _store_bytes(self) -> float:
+        return self._store.bytes_per_vector if self._store is not None else 0.0
+
+    def _code_arrays(self) -> dict:
+        return {"codes": self._codes.data}
+
+    def _load_codes(self, arrays: dict, what: str) -> "CodedIndex":
+        codes = np.asarray(arrays["codes"])
+        want = self._codes.row_shape[0]
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != want:
+            raise FormatError(f"the codes array must be uint8 (n, {want}) for {what}, got "
+                              f"{codes.dtype} {codes.shape}")
+        self._codes = GrowableArray.from_array(codes)
+        return self

@@ -1,0 +1,11 @@
+"""Vector stores: the float vectors an index scans exactly or reranks candidates with.
+
+The index base class owns its store; a store holds rows in insertion order
+(row i belongs to the index's i-th id) and offers the few operations the
+search pipeline needs. Float32 in RAM today; compact (float16, int8) and
+memory-mapped stores implement the same :class:`VectorStore` interface.
+"""
+from .base import VectorStore
+from .float32 import Float32Store
+
+__all__ = ["VectorStore", "Float32Store"]
