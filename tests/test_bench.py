@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from vecpress.bench import load_grid, load_qrels, open_dataset, recalls, run_benchmark
-from vecpress.bench.configs import validate_grid
+from vecpress.bench.adapters import ADAPTERS
+from vecpress.bench.configs import builtin_grids, validate_grid
 from vecpress.bench.data import ground_truth
 from vecpress.bench.plots import pareto
 from vecpress.bench.runner import ndcg10
@@ -16,6 +17,7 @@ from vecpress.cli import main as vecpress_main
 from vecpress.datasets import Dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+GRID_FILES = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "configs").glob("*.json"))
 
 OK_KEYS = {"dataset", "config", "search", "label", "k", "batch", "repeats", "threads", "machine",
            "train_s", "add_s", "build_s", "bytes_per_vector", "total_bytes", "qps_batch",
@@ -83,6 +85,46 @@ def test_grid_validation_messages(tmp_path):
         load_grid(str(tmp_path / "missing.json"))
     for name in ("default", "smoke", "scifact"):
         assert load_grid(name)
+
+
+@pytest.mark.parametrize("path", GRID_FILES, ids=[p.stem for p in GRID_FILES])
+def test_every_grid_file_validates_and_names_known_adapters(path):
+    grid = load_grid(str(path))  # validate_grid, plus every 'vs' names a config of the grid
+    assert grid and {c["adapter"] for c in grid} <= set(ADAPTERS)
+    # the built-in grid of that name (installed into the package, or this very file in a
+    # source tree) holds the same configs: the wheel ships every grid, unchanged
+    assert load_grid(path.stem) == grid
+
+
+def test_builtin_grids_are_the_benchmarks_configs_files():
+    assert GRID_FILES and set(builtin_grids()) == {p.stem for p in GRID_FILES}
+    assert {"default", "smoke", "scifact"} <= set(builtin_grids())
+
+
+def test_grid_file_extends_and_excludes(tmp_path):
+    (tmp_path / "base.json").write_text(json.dumps([
+        {"name": "a", "adapter": "vecpress.flat"}, {"name": "b", "adapter": "faiss.flat"}]))
+    (tmp_path / "child.json").write_text(json.dumps({
+        "description": "base without b, plus c", "extends": "base.json", "exclude": ["b"],
+        "configs": [{"name": "c", "adapter": "faiss.flat"}]}))
+    assert [c["name"] for c in load_grid(str(tmp_path / "child.json"))] == ["a", "c"]
+    scifact = [c["name"] for c in load_grid("scifact")]  # extends the built-in "default"
+    assert "faiss-ivf64-pq48" in scifact and "faiss-ivf1024-pq48" not in scifact
+    assert scifact[:3] == [c["name"] for c in load_grid("default")][:3]
+    bad = {"typo.json": {"extends": "base.json", "exclude": ["zz"]},
+           "loop.json": {"extends": "loop.json"},
+           "orphan.json": {"exclude": ["a"], "configs": []},
+           "keys.json": {"config": []}}
+    for name, body in bad.items():
+        (tmp_path / name).write_text(json.dumps(body))
+    with pytest.raises(ValueError, match=r"'exclude' names \['zz'\]"):
+        load_grid(str(tmp_path / "typo.json"))
+    with pytest.raises(ValueError, match="extends itself"):
+        load_grid(str(tmp_path / "loop.json"))
+    with pytest.raises(ValueError, match="'exclude' needs 'extends'"):
+        load_grid(str(tmp_path / "orphan.json"))
+    with pytest.raises(ValueError, match="a list of configs or an object"):
+        load_grid(str(tmp_path / "keys.json"))
 
 
 def test_ground_truth_is_computed_and_cached(sample, tmp_path):
