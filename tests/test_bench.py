@@ -127,6 +127,34 @@ def test_grid_file_extends_and_excludes(tmp_path):
         load_grid(str(tmp_path / "keys.json"))
 
 
+def test_matryoshka_adapter_rerank_setting(sample, monkeypatch):
+    import vecpress as vp
+    from vecpress.bench.adapters import VpMatryoshka
+
+    x, q = sample.base[:2000], sample.queries[:20]
+    ad = VpMatryoshka(x.shape[1], "ip", 1, prefix=64)
+    ad.add(x)
+    ref = vp.MatryoshkaIndex(x.shape[1], "ip", dims=(64, x.shape[1]), threads=1)
+    ref.add(x)
+    if not ad.rerank_keyword:  # before the redesign: rerank=c becomes candidates=(c,)
+        assert np.array_equal(ad.search(q, 10, rerank=30), ref.search(q, 10, candidates=(30,))[1])
+    with pytest.raises(ValueError, match="'rerank'"):
+        ad.search(q, 10, candidates=30)
+
+    calls = []
+
+    class NewAPI(vp.MatryoshkaIndex):  # the redesigned signature: search(q, k, rerank=int)
+        def search(self, queries, k, rerank=None):
+            calls.append(rerank)
+            return super().search(queries, k)
+
+    monkeypatch.setattr(vp, "MatryoshkaIndex", NewAPI)
+    ad = VpMatryoshka(x.shape[1], "ip", 1, prefix=64)
+    ad.add(x)
+    ad.search(q, 10, rerank=30)
+    assert ad.rerank_keyword and calls == [30]
+
+
 def test_ground_truth_is_computed_and_cached(sample, tmp_path):
     ds = Dataset("s", sample.base[:1000], sample.queries[:20])
     gt = ground_truth(ds, 10, cache=tmp_path)

@@ -14,6 +14,7 @@ as ``total_bytes``.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 
@@ -138,8 +139,9 @@ class VpFlat(VecpressAdapter):
 
 
 class VpMatryoshka(VecpressAdapter):
-    """params: prefix (two stages: prefix -> dim) or dims (list), candidates (list),
-    rotation (None | "pca"). search settings: candidates (an int or a list)."""
+    """params: prefix (two stages: prefix -> dim), or any MatryoshkaIndex keyword (dims,
+    rotation: None | "pca", ...). search settings: rerank (an int: candidates of the
+    prefix scan rescored on all dims)."""
 
     def make(self):
         import vecpress as vp
@@ -149,11 +151,20 @@ class VpMatryoshka(VecpressAdapter):
             if not 0 < prefix < self.dim:
                 raise ValueError(f"prefix={prefix} must be below the dataset's dim={self.dim}")
             p["dims"] = (prefix, self.dim)
-        return vp.MatryoshkaIndex(self.dim, self.metric, threads=self.threads, **p)
+        index = vp.MatryoshkaIndex(self.dim, self.metric, threads=self.threads, **p)
+        # The redesign (issue 10) names the per-call candidate count `rerank`, an int, as on
+        # every index; before it, MatryoshkaIndex.search took candidates=(c,). That fallback
+        # (here and in search) can go once the redesign lands.
+        self.rerank_keyword = "rerank" in inspect.signature(index.search).parameters
+        return index
 
-    def search(self, q, k, **settings):
+    def search(self, q, k, rerank=None, **settings):
         if "candidates" in settings:
-            settings = {**settings, "candidates": list(np.atleast_1d(settings["candidates"]))}
+            raise ValueError("the Matryoshka search setting is 'rerank' (an int), not 'candidates'")
+        if rerank is not None and self.rerank_keyword:
+            settings["rerank"] = int(rerank)
+        elif rerank is not None:
+            settings["candidates"] = (int(rerank),)
         return self.index.search(q, k, **settings)[1]
 
 
