@@ -22,7 +22,7 @@ GRID_FILES = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "confi
 OK_KEYS = {"dataset", "config", "search", "label", "k", "batch", "repeats", "threads", "machine",
            "train_s", "add_s", "build_s", "bytes_per_vector", "total_bytes", "qps_batch",
            "qps_batch1", "latency_p50_ms", "latency_p99_ms", "recall@1", "recall@10",
-           "recall@100", "status"}
+           "recall@100", "status", "add_vps", "code_bytes", "scan_GBps", "mse"}
 
 
 def test_recalls_hand_made():
@@ -220,14 +220,25 @@ def test_smoke_grid_on_sample_writes_json_markdown_and_plots(tmp_path, monkeypat
     by = {r["label"]: r for r in ok}
     assert by["vp-flat"]["recall@100"] == 1.0
     assert by["vp-binary-rerank"]["bytes_per_vector"] == 384 / 8 + 4 * 384
+    # derived figures of the former bench scripts: encode rate, scan rate, code error
+    assert by["vp-binary-rerank"]["code_bytes"] == 384 / 8
+    assert by["vp-mat64-raw rerank=50"]["code_bytes"] == 4 * 64
+    assert by["vp-flat"]["scan_GBps"] == pytest.approx(
+        4 * 384 * 5000 * by["vp-flat"]["qps_batch"] / 1e9)
+    assert by["vp-flat"]["add_vps"] > 0 and by["vp-flat"]["mse"] is None
+    assert 0 < by["vp-pq32x4"]["mse"] < by["vp-rq2x8"]["mse"] < 1  # unit vectors
+    assert by["vp-flat"]["machine"]["memory_bandwidth_GBps"] > 0
     if "faiss-flat" in by:  # faiss installed
         assert by["faiss-flat"]["recall@10"] == 1.0
         # same sign codes and rescoring: vecpress binary+rerank and faiss BinaryFlat + numpy agree
         assert by["vp-binary-rerank"]["recall@10"] == pytest.approx(
             by["faiss-binary-rerank"]["recall@10"], abs=0.01)
+        assert 0 < by["faiss-pq16x6"]["mse"] < 1 and by["faiss-hnsw-M8 efSearch=16"]["mse"] is None
+        assert by["faiss-hnsw-M8 efSearch=16"]["scan_GBps"] is None
     md = (out / "results.md").read_text()
     assert md.startswith("# vecpress benchmark: wordnet-minilm-sample")
     assert all(f"| {label} |" in md for label in by)
+    assert "| train ratio | add ratio |" in md and "| MSE |" in md
     for png in ("recall_qps.png", "recall_bytes.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "results.jsonl" in capsys.readouterr().out

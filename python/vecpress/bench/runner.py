@@ -18,9 +18,10 @@ from ..datasets import Dataset
 from ..metrics import ndcg_at_k, recall_at_k
 from .adapters import ADAPTERS, Unavailable, library_versions
 from .data import GT_K, ground_truth
-from .timing import latency_summary, median, time_batches, time_single
+from .timing import latency_summary, median, memory_bandwidth, time_batches, time_single
 
 RECALL_KS = (1, 10, 100)
+MSE_ROWS = 10_000  # base rows whose reconstruction error is measured
 
 
 def recalls(ids: np.ndarray, gt: np.ndarray, ks=RECALL_KS) -> dict:
@@ -39,15 +40,17 @@ def ndcg10(ids: np.ndarray, rel: dict) -> float:
 
 
 def machine_info(threads: int) -> dict:
-    """vecpress.info() (CPU, SIMD level, threads), library versions, and how busy
-    the machine was (load average at the start, OpenMP wait policy)."""
+    """vecpress.info() (CPU, SIMD level, threads), library versions, memory bandwidth
+    (numpy copy), and how busy the machine was (load average at the start, OpenMP
+    wait policy)."""
     import os
 
     import vecpress as vp
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {**vp.info(), "bench_threads": threads, "libraries": library_versions(),
-            "load_avg_1_5_15": load, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+            "memory_bandwidth_GBps": memory_bandwidth() / 1e9, "load_avg_1_5_15": load,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
 class _Log:
@@ -92,7 +95,12 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
     train_size : random base rows (seeded) used for training when a config does not say.
 
     Returns the records (also written as JSON lines), one per (config, search
-    setting), plus one per config that was skipped or failed (``status``).
+    setting), plus one per config that was skipped or failed (``status``). Besides
+    recall, QPS, latency and seconds to train / add, a record derives ``add_vps``
+    (vectors added, i.e. encoded, per second), ``code_bytes`` and ``scan_GBps``
+    (code bytes read per second by batch queries in a full scan; None for graphs
+    and IVF; compare with ``machine.memory_bandwidth_GBps``) and ``mse`` (error of
+    the stored codes of the first ``MSE_ROWS`` base vectors; None without codes).
     """
     import vecpress as vp
 
@@ -142,7 +150,8 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
             adapter.add(ds.base)
             t_add = time.perf_counter() - t0
             storage = {"bytes_per_vector": adapter.bytes_per_vector(),
-                       "total_bytes": adapter.total_bytes()}
+                       "total_bytes": adapter.total_bytes(), "code_bytes": adapter.code_bytes(),
+                       "mse": adapter.reconstruction_mse(ds.base[:MSE_ROWS])}
             for setting in cfg["search"]:
                 ids = adapter.search(ds.queries, k, **setting)
                 ids_deep = adapter.search(ds.queries, deep, **setting) if deep > k else ids
@@ -153,6 +162,7 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
                 rec = {**head, "search": setting, "status": "ok",
                        "label": _label(cfg["name"], setting),
                        "train_s": t_train, "add_s": t_add, "build_s": t_train + t_add,
+                       "add_vps": n / t_add if t_add > 0 else None,
                        **storage, **quality}
                 runs.append((rec, adapter, setting))
         except Exception as e:  # one broken config must not lose a long run
@@ -183,7 +193,9 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
         bar.close()
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for (rec, _, _), t in zip(runs, times):
-        rec.update({"qps_batch": nq / median(t["batch_s"]), "qps_batch1": median(t["qps1"]),
+        qps = nq / median(t["batch_s"])
+        rec.update({"qps_batch": qps, "qps_batch1": median(t["qps1"]),
+                    "scan_GBps": rec["code_bytes"] * n * qps / 1e9 if rec["code_bytes"] else None,
                     "latency_p50_ms": median(t["p50_ms"]), "latency_p99_ms": median(t["p99_ms"]),
                     "latency_queries_timed": min(t["n1"]),
                     "rounds": t, "timestamp": stamp})
