@@ -12,7 +12,7 @@ from vecpress.bench.adapters import ADAPTERS
 from vecpress.bench.configs import builtin_grids, validate_grid
 from vecpress.bench.data import ground_truth
 from vecpress.bench.plots import pareto
-from vecpress.bench.runner import ndcg10
+from vecpress.bench.runner import ndcg10, training_sample
 from vecpress.cli import main as vecpress_main
 from vecpress.datasets import Dataset
 
@@ -153,6 +153,15 @@ def test_matryoshka_adapter_rerank_setting(sample, monkeypatch):
     ad.add(x)
     ad.search(q, 10, rerank=30)
     assert ad.rerank_keyword and calls == [30]
+
+
+def test_training_sample_depends_on_seed_and_size_only(sample):
+    x = sample.base
+    a = training_sample(x, 300, seed=0)
+    training_sample(x, 100, seed=0)  # another config's draw in between changes nothing
+    assert a.shape == (300, x.shape[1]) and np.array_equal(training_sample(x, 300, seed=0), a)
+    assert not np.array_equal(training_sample(x, 300, seed=1), a)
+    assert training_sample(x, 10 ** 6, seed=0) is x
 
 
 def test_ground_truth_is_computed_and_cached(sample, tmp_path):

@@ -92,7 +92,8 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
         much, while fast indexes still time all ``latency_queries``. None: no limit.
     repeats : interleaved timing rounds; each figure is the median over rounds.
     threads : threads for every library (default: vecpress's default, all cores).
-    train_size : random base rows (seeded) used for training when a config does not say.
+    train_size : random base rows used for training when a config does not say; the
+        rows depend on (seed, size) only (:func:`training_sample`).
 
     Returns the records (also written as JSON lines), one per (config, search
     setting), plus one per config that was skipped or failed (``status``). Besides
@@ -125,7 +126,6 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
                "has_qrels": bool(rel)}
     common = {"dataset": dataset, "k": k, "batch": min(batch, nq), "repeats": repeats,
               "threads": threads, "machine": machine}
-    rng = np.random.default_rng(seed)
     records, runs = [], []
 
     # ---- build every index, then measure quality once per search setting ----
@@ -141,8 +141,7 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
                 continue
             t_train = 0.0
             if adapter.needs_training:
-                m = min(cfg["train_size"] or train_size, n)
-                sample = ds.base[np.sort(rng.choice(n, m, replace=False))] if m < n else ds.base
+                sample = training_sample(ds.base, cfg["train_size"] or train_size, seed)
                 t0 = time.perf_counter()
                 adapter.train(sample)
                 t_train = time.perf_counter() - t0
@@ -209,6 +208,16 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
         from .report import write_outputs
         write_outputs(records, Path(out_dir), wall_s=wall, plots=plots)
     return records
+
+
+def training_sample(base: np.ndarray, m: int, seed: int) -> np.ndarray:
+    """The m base rows a config trains on (all rows when m >= n), drawn from (seed, m)
+    alone: configs of one size train on the same rows, so a vecpress index and its
+    counterpart learn from the same data, whatever else the grid holds."""
+    n = base.shape[0]
+    if m >= n:
+        return base
+    return base[np.sort(np.random.default_rng([seed, m]).choice(n, m, replace=False))]
 
 
 def _label(name: str, setting: dict) -> str:
