@@ -135,7 +135,9 @@ class VecpressAdapter(Adapter):
 
     def train(self, x):
         if hasattr(self.index, "train") and not self.index.is_trained:
-            self.index.train(x)
+            # the harness shows its own progress: no bar of the index's (RQ) across its lines
+            quiet = "progress" in inspect.signature(self.index.train).parameters
+            self.index.train(x, **({"progress": False} if quiet else {}))
 
     def add(self, x):
         self.index.add(x)
