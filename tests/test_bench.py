@@ -101,6 +101,21 @@ def test_builtin_grids_are_the_benchmarks_configs_files():
     assert {"default", "smoke", "scifact"} <= set(builtin_grids())
 
 
+def test_installed_grids_come_before_the_source_tree(tmp_path, monkeypatch):
+    from vecpress.bench import configs
+
+    (tmp_path / "mine.json").write_text(json.dumps([{"name": "a", "adapter": "vecpress.flat"}]))
+    monkeypatch.setattr(configs, "_INSTALLED", tmp_path)  # as in a wheel: vecpress/bench/grids
+    assert configs.grid_dir() == tmp_path and list(builtin_grids()) == ["mine"]
+    assert load_grid("mine")[0]["name"] == "a"
+    monkeypatch.setattr(configs, "_INSTALLED", tmp_path / "absent")
+    monkeypatch.setattr(configs, "_SOURCE", tmp_path / "absent")
+    assert configs.grid_dir() is None and builtin_grids() == {}
+    with pytest.raises(FileNotFoundError, match="none found"):
+        load_grid("smoke")
+    assert load_grid(str(tmp_path / "mine.json"))  # paths still work
+
+
 def test_grid_file_extends_and_excludes(tmp_path):
     (tmp_path / "base.json").write_text(json.dumps([
         {"name": "a", "adapter": "vecpress.flat"}, {"name": "b", "adapter": "faiss.flat"}]))

@@ -29,6 +29,11 @@ def _mse(x: np.ndarray, rec: np.ndarray) -> float:
     return float(((x - rec) ** 2).sum(axis=1).mean())
 
 
+def _accepts(fn, keyword: str) -> bool:
+    """Whether fn has a parameter of that name (vecpress signatures change in issue 10)."""
+    return keyword in inspect.signature(fn).parameters
+
+
 def saved_size(save, suffix: str) -> int:
     """Bytes of the file that save(path) writes (a temporary file, removed after)."""
     fd, path = tempfile.mkstemp(suffix=suffix)
@@ -136,8 +141,8 @@ class VecpressAdapter(Adapter):
     def train(self, x):
         if hasattr(self.index, "train") and not self.index.is_trained:
             # the harness shows its own progress: no bar of the index's (RQ) across its lines
-            quiet = "progress" in inspect.signature(self.index.train).parameters
-            self.index.train(x, **({"progress": False} if quiet else {}))
+            quiet = {"progress": False} if _accepts(self.index.train, "progress") else {}
+            self.index.train(x, **quiet)
 
     def add(self, x):
         self.index.add(x)
@@ -182,7 +187,7 @@ class VpMatryoshka(VecpressAdapter):
         # The redesign (issue 10) names the per-call candidate count `rerank`, an int, as on
         # every index; before it, MatryoshkaIndex.search took candidates=(c,). That fallback
         # (here and in search) can go once the redesign lands.
-        self.rerank_keyword = "rerank" in inspect.signature(index.search).parameters
+        self.rerank_keyword = _accepts(index.search, "rerank")
         return index
 
     def search(self, q, k, rerank=None, **settings):

@@ -34,10 +34,11 @@ from .adapters import ADAPTERS
 
 _KEYS = {"name", "adapter", "group", "params", "search", "train_size", "vs"}
 _FILE_KEYS = {"description", "extends", "exclude", "configs"}
+_HERE = Path(__file__).resolve().parent  # .../vecpress/bench
 # An installed wheel: CMakeLists.txt installs benchmarks/configs/*.json here.
-_INSTALLED = Path(__file__).resolve().parent / "grids"
+_INSTALLED = _HERE / "grids"
 # A source tree run with PYTHONPATH=python: python/vecpress/bench -> repository root.
-_SOURCE = Path(__file__).resolve().parents[3] / "benchmarks" / "configs"
+_SOURCE = _HERE.parent.parent.parent / "benchmarks" / "configs"
 
 
 def grid_dir() -> Path | None:
