@@ -8,19 +8,21 @@ import numpy as np
 import pytest
 
 from vecpress.bench import load_grid, load_qrels, open_dataset, recalls, run_benchmark
-from vecpress.bench.configs import validate_grid
+from vecpress.bench.adapters import ADAPTERS
+from vecpress.bench.configs import builtin_grids, validate_grid
 from vecpress.bench.data import ground_truth
 from vecpress.bench.plots import pareto
-from vecpress.bench.runner import ndcg10
+from vecpress.bench.runner import ndcg10, training_sample
 from vecpress.cli import main as vecpress_main
 from vecpress.datasets import Dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+GRID_FILES = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "configs").glob("*.json"))
 
 OK_KEYS = {"dataset", "config", "search", "label", "k", "batch", "repeats", "threads", "machine",
            "train_s", "add_s", "build_s", "bytes_per_vector", "total_bytes", "qps_batch",
            "qps_batch1", "latency_p50_ms", "latency_p99_ms", "recall@1", "recall@10",
-           "recall@100", "status"}
+           "recall@100", "status", "add_vps", "code_bytes", "scan_GBps", "mse"}
 
 
 def test_recalls_hand_made():
@@ -83,6 +85,98 @@ def test_grid_validation_messages(tmp_path):
         load_grid(str(tmp_path / "missing.json"))
     for name in ("default", "smoke", "scifact"):
         assert load_grid(name)
+
+
+@pytest.mark.parametrize("path", GRID_FILES, ids=[p.stem for p in GRID_FILES])
+def test_every_grid_file_validates_and_names_known_adapters(path):
+    grid = load_grid(str(path))  # validate_grid, plus every 'vs' names a config of the grid
+    assert grid and {c["adapter"] for c in grid} <= set(ADAPTERS)
+    # the built-in grid of that name (installed into the package, or this very file in a
+    # source tree) holds the same configs: the wheel ships every grid, unchanged
+    assert load_grid(path.stem) == grid
+
+
+def test_builtin_grids_are_the_benchmarks_configs_files():
+    assert GRID_FILES and set(builtin_grids()) == {p.stem for p in GRID_FILES}
+    assert {"default", "smoke", "scifact"} <= set(builtin_grids())
+
+
+def test_installed_grids_come_before_the_source_tree(tmp_path, monkeypatch):
+    from vecpress.bench import configs
+
+    (tmp_path / "mine.json").write_text(json.dumps([{"name": "a", "adapter": "vecpress.flat"}]))
+    monkeypatch.setattr(configs, "_INSTALLED", tmp_path)  # as in a wheel: vecpress/bench/grids
+    assert configs.grid_dir() == tmp_path and list(builtin_grids()) == ["mine"]
+    assert load_grid("mine")[0]["name"] == "a"
+    monkeypatch.setattr(configs, "_INSTALLED", tmp_path / "absent")
+    monkeypatch.setattr(configs, "_SOURCE", tmp_path / "absent")
+    assert configs.grid_dir() is None and builtin_grids() == {}
+    with pytest.raises(FileNotFoundError, match="none found"):
+        load_grid("smoke")
+    assert load_grid(str(tmp_path / "mine.json"))  # paths still work
+
+
+def test_grid_file_extends_and_excludes(tmp_path):
+    (tmp_path / "base.json").write_text(json.dumps([
+        {"name": "a", "adapter": "vecpress.flat"}, {"name": "b", "adapter": "faiss.flat"}]))
+    (tmp_path / "child.json").write_text(json.dumps({
+        "description": "base without b, plus c", "extends": "base.json", "exclude": ["b"],
+        "configs": [{"name": "c", "adapter": "faiss.flat"}]}))
+    assert [c["name"] for c in load_grid(str(tmp_path / "child.json"))] == ["a", "c"]
+    scifact = [c["name"] for c in load_grid("scifact")]  # extends the built-in "default"
+    assert "faiss-ivf64-pq48" in scifact and "faiss-ivf1024-pq48" not in scifact
+    assert scifact[:3] == [c["name"] for c in load_grid("default")][:3]
+    bad = {"typo.json": {"extends": "base.json", "exclude": ["zz"]},
+           "loop.json": {"extends": "loop.json"},
+           "orphan.json": {"exclude": ["a"], "configs": []},
+           "keys.json": {"config": []}}
+    for name, body in bad.items():
+        (tmp_path / name).write_text(json.dumps(body))
+    with pytest.raises(ValueError, match=r"'exclude' names \['zz'\]"):
+        load_grid(str(tmp_path / "typo.json"))
+    with pytest.raises(ValueError, match="extends itself"):
+        load_grid(str(tmp_path / "loop.json"))
+    with pytest.raises(ValueError, match="'exclude' needs 'extends'"):
+        load_grid(str(tmp_path / "orphan.json"))
+    with pytest.raises(ValueError, match="a list of configs or an object"):
+        load_grid(str(tmp_path / "keys.json"))
+
+
+def test_matryoshka_adapter_rerank_setting(sample, monkeypatch):
+    import vecpress as vp
+    from vecpress.bench.adapters import VpMatryoshka
+
+    x, q = sample.base[:2000], sample.queries[:20]
+    ad = VpMatryoshka(x.shape[1], "ip", 1, prefix=64)
+    ad.add(x)
+    ref = vp.MatryoshkaIndex(x.shape[1], "ip", dims=(64, x.shape[1]), threads=1)
+    ref.add(x)
+    if not ad.rerank_keyword:  # before the redesign: rerank=c becomes candidates=(c,)
+        assert np.array_equal(ad.search(q, 10, rerank=30), ref.search(q, 10, candidates=(30,))[1])
+    with pytest.raises(ValueError, match="'rerank'"):
+        ad.search(q, 10, candidates=30)
+
+    calls = []
+
+    class NewAPI(vp.MatryoshkaIndex):  # the redesigned signature: search(q, k, rerank=int)
+        def search(self, queries, k, rerank=None):
+            calls.append(rerank)
+            return super().search(queries, k)
+
+    monkeypatch.setattr(vp, "MatryoshkaIndex", NewAPI)
+    ad = VpMatryoshka(x.shape[1], "ip", 1, prefix=64)
+    ad.add(x)
+    ad.search(q, 10, rerank=30)
+    assert ad.rerank_keyword and calls == [30]
+
+
+def test_training_sample_depends_on_seed_and_size_only(sample):
+    x = sample.base
+    a = training_sample(x, 300, seed=0)
+    training_sample(x, 100, seed=0)  # another config's draw in between changes nothing
+    assert a.shape == (300, x.shape[1]) and np.array_equal(training_sample(x, 300, seed=0), a)
+    assert not np.array_equal(training_sample(x, 300, seed=1), a)
+    assert training_sample(x, 10 ** 6, seed=0) is x
 
 
 def test_ground_truth_is_computed_and_cached(sample, tmp_path):
@@ -150,14 +244,25 @@ def test_smoke_grid_on_sample_writes_json_markdown_and_plots(tmp_path, monkeypat
     by = {r["label"]: r for r in ok}
     assert by["vp-flat"]["recall@100"] == 1.0
     assert by["vp-binary-rerank"]["bytes_per_vector"] == 384 / 8 + 4 * 384
+    # derived figures of the former bench scripts: encode rate, scan rate, code error
+    assert by["vp-binary-rerank"]["code_bytes"] == 384 / 8
+    assert by["vp-mat64-raw rerank=50"]["code_bytes"] == 4 * 64
+    assert by["vp-flat"]["scan_GBps"] == pytest.approx(
+        4 * 384 * 5000 * by["vp-flat"]["qps_batch"] / 1e9)
+    assert by["vp-flat"]["add_vps"] > 0 and by["vp-flat"]["mse"] is None
+    assert 0 < by["vp-pq32x4"]["mse"] < by["vp-rq2x8"]["mse"] < 1  # unit vectors
+    assert by["vp-flat"]["machine"]["memory_bandwidth_GBps"] > 0
     if "faiss-flat" in by:  # faiss installed
         assert by["faiss-flat"]["recall@10"] == 1.0
         # same sign codes and rescoring: vecpress binary+rerank and faiss BinaryFlat + numpy agree
         assert by["vp-binary-rerank"]["recall@10"] == pytest.approx(
             by["faiss-binary-rerank"]["recall@10"], abs=0.01)
+        assert 0 < by["faiss-pq16x6"]["mse"] < 1 and by["faiss-hnsw-M8 efSearch=16"]["mse"] is None
+        assert by["faiss-hnsw-M8 efSearch=16"]["scan_GBps"] is None
     md = (out / "results.md").read_text()
     assert md.startswith("# vecpress benchmark: wordnet-minilm-sample")
     assert all(f"| {label} |" in md for label in by)
+    assert "| train ratio | add ratio |" in md and "| MSE |" in md
     for png in ("recall_qps.png", "recall_bytes.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "results.jsonl" in capsys.readouterr().out

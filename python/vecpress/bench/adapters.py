@@ -10,14 +10,28 @@ instead of failing the run.
 Bytes per vector is what the index keeps per stored vector: codes plus the
 float copy that reranking reads, plus graph links for HNSW (level 0). The
 serialised size of the whole index (codebooks, ids, graph) is measured apart
-as ``total_bytes``.
+as ``total_bytes``. ``code_bytes`` is what one query reads per vector in a full
+scan (None for graphs and inverted lists, which do not read every vector), and
+``reconstruction_mse`` the error of the stored codes (None for indexes without
+codes to decode).
 """
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 
 import numpy as np
+
+
+def _mse(x: np.ndarray, rec: np.ndarray) -> float:
+    """Mean over rows of the squared L2 distance between x and its reconstruction."""
+    return float(((x - rec) ** 2).sum(axis=1).mean())
+
+
+def _accepts(fn, keyword: str) -> bool:
+    """Whether fn has a parameter of that name (vecpress signatures change in issue 10)."""
+    return keyword in inspect.signature(fn).parameters
 
 
 def saved_size(save, suffix: str) -> int:
@@ -100,6 +114,17 @@ class Adapter:
         """Serialised size of the whole index (bytes)."""
         raise NotImplementedError
 
+    def code_bytes(self) -> float | None:
+        """Bytes per vector one query reads in a full scan of the stored codes (the float
+        copy for reranking is read only for candidates); None for indexes that do not
+        scan every vector (graphs, inverted lists)."""
+        return None
+
+    def reconstruction_mse(self, x: np.ndarray) -> float | None:
+        """Mean squared L2 error of the stored codes of x, the first len(x) vectors added,
+        against x; None for an index without codes to decode."""
+        return None
+
 
 # ---------------------------------------------------------------- vecpress --
 class VecpressAdapter(Adapter):
@@ -115,7 +140,9 @@ class VecpressAdapter(Adapter):
 
     def train(self, x):
         if hasattr(self.index, "train") and not self.index.is_trained:
-            self.index.train(x)
+            # the harness shows its own progress: no bar of the index's (RQ) across its lines
+            quiet = {"progress": False} if _accepts(self.index.train, "progress") else {}
+            self.index.train(x, **quiet)
 
     def add(self, x):
         self.index.add(x)
@@ -130,6 +157,12 @@ class VecpressAdapter(Adapter):
     def total_bytes(self):
         return saved_size(self.index.save, ".vp")
 
+    def code_bytes(self):
+        first_stage = getattr(self.index, "code_bytes", None)  # Matryoshka: its prefix
+        if first_stage is not None:
+            return float(first_stage)
+        return self.bytes_per_vector() - (4 * self.dim if getattr(self.index, "rerank", 0) else 0)
+
 
 class VpFlat(VecpressAdapter):
     def make(self):
@@ -138,8 +171,9 @@ class VpFlat(VecpressAdapter):
 
 
 class VpMatryoshka(VecpressAdapter):
-    """params: prefix (two stages: prefix -> dim) or dims (list), candidates (list),
-    rotation (None | "pca"). search settings: candidates (an int or a list)."""
+    """params: prefix (two stages: prefix -> dim), or any MatryoshkaIndex keyword (dims,
+    rotation: None | "pca", ...). search settings: rerank (an int: candidates of the
+    prefix scan rescored on all dims)."""
 
     def make(self):
         import vecpress as vp
@@ -149,11 +183,20 @@ class VpMatryoshka(VecpressAdapter):
             if not 0 < prefix < self.dim:
                 raise ValueError(f"prefix={prefix} must be below the dataset's dim={self.dim}")
             p["dims"] = (prefix, self.dim)
-        return vp.MatryoshkaIndex(self.dim, self.metric, threads=self.threads, **p)
+        index = vp.MatryoshkaIndex(self.dim, self.metric, threads=self.threads, **p)
+        # The redesign (issue 10) names the per-call candidate count `rerank`, an int, as on
+        # every index; before it, MatryoshkaIndex.search took candidates=(c,). That fallback
+        # (here and in search) can go once the redesign lands.
+        self.rerank_keyword = _accepts(index.search, "rerank")
+        return index
 
-    def search(self, q, k, **settings):
+    def search(self, q, k, rerank=None, **settings):
         if "candidates" in settings:
-            settings = {**settings, "candidates": list(np.atleast_1d(settings["candidates"]))}
+            raise ValueError("the Matryoshka search setting is 'rerank' (an int), not 'candidates'")
+        if rerank is not None and self.rerank_keyword:
+            settings["rerank"] = int(rerank)
+        elif rerank is not None:
+            settings["candidates"] = (int(rerank),)
         return self.index.search(q, k, **settings)[1]
 
 
@@ -170,6 +213,7 @@ class _VpCoded(VecpressAdapter):
     unavailable (recorded as skipped with the reason) rather than failed."""
 
     cls_name = ""
+    quantizer = ""  # the index attribute holding the codec (encode / decode)
 
     def make(self):
         import vecpress as vp
@@ -180,20 +224,28 @@ class _VpCoded(VecpressAdapter):
             raise Unavailable(f"vecpress.{self.cls_name} does not take these parameters "
                               f"{self.params}: {e}") from None
 
+    def reconstruction_mse(self, x):
+        codec = getattr(self.index, self.quantizer, None)
+        prepare = getattr(self.index, "_prepare", None)  # metric normalisation, rotation
+        if codec is None or prepare is None:  # a vecpress layout this adapter does not know
+            return None
+        return _mse(prepare(x), codec.decode(self.index.codes[:len(x)]))
+
 
 class VpPQ(_VpCoded):
     """vecpress.PQIndex(dim, M, nbits, metric, rotation, rerank)."""
-    cls_name = "PQIndex"
+    cls_name, quantizer = "PQIndex", "pq"
 
 
 class VpRQ(_VpCoded):
     """vecpress.RQIndex(dim, M, nbits, metric, beam, rerank, groups)."""
-    cls_name = "RQIndex"
+    cls_name, quantizer = "RQIndex", "rq"
 
 
 # ------------------------------------------------------------------- faiss --
 class FaissAdapter(Adapter):
     library = "faiss"
+    codec = None  # the faiss index whose codes reconstruction_mse decodes (PQ, RQ)
 
     def __init__(self, dim, metric, threads, **params):
         super().__init__(dim, metric, threads, **params)
@@ -229,6 +281,11 @@ class FaissAdapter(Adapter):
     def total_bytes(self):
         return int(self.faiss.serialize_index(self.index).nbytes)
 
+    def reconstruction_mse(self, x):
+        if self.codec is None:
+            return None
+        return _mse(x, self.codec.reconstruct_n(0, len(x)))
+
 
 class FaissFlat(FaissAdapter):
     def make(self):
@@ -236,6 +293,8 @@ class FaissFlat(FaissAdapter):
 
     def bytes_per_vector(self):
         return 4.0 * self.dim
+
+    code_bytes = bytes_per_vector
 
 
 class FaissPQ(FaissAdapter):
@@ -254,8 +313,8 @@ class FaissPQ(FaissAdapter):
             base = f.IndexPQFastScan(self.dim, M, 4, self.fmetric)
         else:
             base = f.IndexPQ(self.dim, M, nbits, self.fmetric)
-        self.code_bytes = M * nbits / 8
-        self.base = base
+        self.pq_bytes = M * nbits / 8
+        self.base = self.codec = base
         if p.get("rerank"):
             idx = f.IndexRefineFlat(base)
             idx.own_fields = False  # self.base keeps the Python reference alive
@@ -271,37 +330,50 @@ class FaissPQ(FaissAdapter):
         return self.faiss.IndexRefineSearchParameters(k_factor=max(1.0, rerank / k))
 
     def bytes_per_vector(self):
-        return self.code_bytes + (4 * self.dim if self.params.get("rerank") else 0)
+        return self.pq_bytes + (4 * self.dim if self.params.get("rerank") else 0)
+
+    def code_bytes(self):
+        return self.pq_bytes
 
 
 class FaissRQ(FaissAdapter):
     """IndexResidualQuantizer. params: M, nbits, beam (max_beam_size), train_type
     ("progressive": faiss's default progressive-dimension k-means per stage, which
     vecpress.RQIndex also uses; "default": plain k-means per stage, about 2x faster
-    to train and a few points lower in recall)."""
+    to train and a few points lower in recall), beam_lut (true: faiss's use_beam_LUT
+    encoder, faster to encode, same codes), search_type ("lut", the default: look-up
+    tables as vecpress; "decompress": faiss's own default, which decodes every code
+    for every query, ~M*d flops per pair, about a thousand times slower)."""
 
     _TRAIN_TYPES = {"default": "Train_default", "progressive": "Train_progressive_dim"}
 
     def make(self):
         p = self.params
-        # Search by look-up tables (ADC), as vecpress does; faiss's default
-        # (ST_decompress) decodes every code for every query, ~M*d flops per pair.
-        # L2 needs each vector's norm: stored as a float (4 more bytes per vector).
         aq = self.faiss.AdditiveQuantizer
-        search_type = aq.ST_LUT_nonorm if self.metric == "ip" else aq.ST_norm_float
+        st = p.get("search_type", "lut")
+        if st not in ("lut", "decompress"):
+            raise ValueError(f"search_type must be 'lut' or 'decompress', got {st!r}")
+        # Look-up tables (ADC), as vecpress: L2 then needs each vector's norm, stored as a
+        # float (4 more bytes per vector).
+        search_type = aq.ST_decompress if st == "decompress" else \
+            aq.ST_LUT_nonorm if self.metric == "ip" else aq.ST_norm_float
+        self.rq_bytes = p.get("M", 8) * p.get("nbits", 8) / 8 + \
+            (4 if search_type == aq.ST_norm_float else 0)
         idx = self.faiss.IndexResidualQuantizer(self.dim, p.get("M", 8), p.get("nbits", 8),
                                                 self.fmetric, search_type)
         idx.rq.max_beam_size = p.get("beam", 8)
+        idx.rq.use_beam_LUT = int(bool(p.get("beam_lut", False)))
         tt = p.get("train_type", "progressive")
         if tt not in self._TRAIN_TYPES:
             raise ValueError(f"train_type must be one of {sorted(self._TRAIN_TYPES)}, got {tt!r}")
         idx.rq.train_type = getattr(self.faiss.ResidualQuantizer, self._TRAIN_TYPES[tt])
+        self.codec = idx
         return idx
 
     def bytes_per_vector(self):
-        # codes, plus the float norm stored for L2 (ST_norm_float)
-        return self.params.get("M", 8) * self.params.get("nbits", 8) / 8 + \
-            (4 if self.metric == "l2" else 0)
+        return self.rq_bytes  # codes, plus the float norm stored for L2 table search
+
+    code_bytes = bytes_per_vector
 
 
 class FaissIVFPQ(FaissAdapter):
@@ -384,6 +456,9 @@ class FaissBinary(FaissAdapter):
 
     def bytes_per_vector(self):
         return self.dim / 8 + (4 * self.dim if self.params.get("rerank") else 0)
+
+    def code_bytes(self):
+        return self.dim / 8
 
     def total_bytes(self):
         extra = self.x.nbytes if self.x is not None else 0

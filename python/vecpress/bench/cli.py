@@ -10,8 +10,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="sample",
                    help="'sample' (bundled), a directory with base.npy/queries.npy[/gt_ids.npy, "
                         "qrels.tsv], or an ann-benchmarks .hdf5 file (default: sample)")
+    from .configs import builtin_grids
+
     p.add_argument("--grid", default="default",
-                   help="built-in grid (default, smoke, scifact) or a JSON file of configs")
+                   help=f"built-in grid ({', '.join(builtin_grids()) or 'none found'}; the JSON "
+                        "files of benchmarks/configs) or a JSON file of configs (default: default)")
     p.add_argument("--only", nargs="+", metavar="SUBSTR",
                    help="run only configs whose name contains one of these")
     p.add_argument("--out", help="output directory (results.jsonl, results.md, PNG plots); "
@@ -35,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "times slower than its code is (vecpress's threads block instead)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--list", action="store_true", help="print the grid as JSON and exit")
+    p.add_argument("--list", action="store_true",
+                   help="print the grid (after 'extends', 'exclude' and --only) as JSON and exit")
 
 
 def run_from_args(args) -> int:

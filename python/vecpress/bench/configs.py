@@ -1,6 +1,14 @@
-"""Grids of index configurations.
+"""Grids of index configurations, stored as JSON data files.
 
-A grid is a list of dicts (a JSON file holds the same list)::
+A grid file holds either a list of config dicts, or an object::
+
+    {"description": "what the grid measures",      # optional, for readers
+     "extends": "default",                        # optional: start from another grid
+     "exclude": ["faiss-ivf1024-pq48"],           # optional: drop these inherited names
+     "configs": [ ...config dicts... ]}           # appended after the inherited ones
+
+``extends`` names a built-in grid or a file path relative to the extending file;
+``exclude`` must name configs of the extended grid. A config dict::
 
     {"name": "faiss-hnsw-M32",          # unique; names the run in records and tables
      "adapter": "faiss.hnsw",           # a key of vecpress.bench.adapters.ADAPTERS
@@ -10,10 +18,11 @@ A grid is a list of dicts (a JSON file holds the same list)::
      "train_size": 50000,               # optional: training sample size for this config
      "vs": "hnswlib-M32"}               # optional: counterpart in the speed-ratio table
 
-Each (config, search entry) pair gives one record. Built-in grids: "default"
-(the main comparison, sized for wordnet-minilm on 2 cores within 15 minutes),
-"smoke" (seconds, for tests and a first try) and "scifact" (every method at
-one or two operating points, for nDCG@10 on a small corpus).
+Each (config, search entry) pair gives one record. Built-in grids are the
+``*.json`` files of ``benchmarks/configs/`` in the source tree, named by their
+stem ("default", "smoke", "scifact", "core", "pq", "rq", ...); the build
+installs the same files into the package as ``vecpress/bench/grids/``, so an
+installed wheel finds them too (see :func:`grid_dir`).
 """
 from __future__ import annotations
 
@@ -24,112 +33,28 @@ from pathlib import Path
 from .adapters import ADAPTERS
 
 _KEYS = {"name", "adapter", "group", "params", "search", "train_size", "vs"}
+_FILE_KEYS = {"description", "extends", "exclude", "configs"}
+_HERE = Path(__file__).resolve().parent  # .../vecpress/bench
+# An installed wheel: CMakeLists.txt installs benchmarks/configs/*.json here.
+_INSTALLED = _HERE / "grids"
+# A source tree run with PYTHONPATH=python: python/vecpress/bench -> repository root.
+_SOURCE = _HERE.parent.parent.parent / "benchmarks" / "configs"
 
 
-def _sweep(key, values):
-    return [{key: v} for v in values]
+def grid_dir() -> Path | None:
+    """The folder of the built-in grid files: ``vecpress/bench/grids`` in an installed
+    package, else ``benchmarks/configs`` of the source tree this module lives in; None
+    when neither exists (grid files given by path still work)."""
+    return next((path for path in (_INSTALLED, _SOURCE) if path.is_dir()), None)
 
 
-DEFAULT_GRID = [
-    # --- vecpress ----------------------------------------------------------
-    {"name": "vp-flat", "adapter": "vecpress.flat", "group": "vecpress exact",
-     "vs": "faiss-flat"},
-    {"name": "vp-mat128-raw", "adapter": "vecpress.matryoshka", "group": "vecpress cascade raw",
-     "params": {"prefix": 128}, "search": _sweep("candidates", [100, 200, 400])},
-    {"name": "vp-mat128-pca", "adapter": "vecpress.matryoshka", "group": "vecpress cascade pca",
-     "params": {"prefix": 128, "rotation": "pca"},
-     "search": _sweep("candidates", [25, 50, 100])},
-    {"name": "vp-binary", "adapter": "vecpress.binary", "group": "vecpress binary",
-     "params": {"rerank": 0}, "vs": "faiss-binary"},
-    {"name": "vp-binary-rerank", "adapter": "vecpress.binary", "group": "vecpress binary+rerank",
-     "params": {"rerank": 400}, "search": _sweep("rerank", [50, 100, 200, 400]),
-     "vs": "faiss-binary-rerank"},
-    {"name": "vp-pq48x8", "adapter": "vecpress.pq", "group": "vecpress PQ 8-bit",
-     "params": {"M": 48, "nbits": 8}, "vs": "faiss-pq48x8"},
-    {"name": "vp-pq48x8-rerank100", "adapter": "vecpress.pq", "group": "vecpress PQ 8-bit+rerank",
-     "params": {"M": 48, "nbits": 8, "rerank": 100}, "vs": "faiss-pq48x8-refine"},
-    {"name": "vp-pq96x4", "adapter": "vecpress.pq", "group": "vecpress PQ 4-bit",
-     "params": {"M": 96, "nbits": 4}, "vs": "faiss-pq96x4fs"},
-    {"name": "vp-pq96x4-rerank100", "adapter": "vecpress.pq", "group": "vecpress PQ 4-bit+rerank",
-     "params": {"M": 96, "nbits": 4, "rerank": 100}, "vs": "faiss-pq96x4fs-refine"},
-    {"name": "vp-rq8x8", "adapter": "vecpress.rq", "group": "vecpress RQ",
-     "params": {"M": 8, "nbits": 8, "beam": 8}, "train_size": 10000, "vs": "faiss-rq8x8"},
-    {"name": "vp-rq16x8-rerank", "adapter": "vecpress.rq", "group": "vecpress RQ+rerank",
-     "params": {"M": 16, "nbits": 8, "beam": 8, "rerank": 100}, "train_size": 10000,
-     "search": _sweep("rerank", [25, 50, 100])},
-    {"name": "vp-grq2x8-rerank", "adapter": "vecpress.rq", "group": "vecpress group RQ+rerank",
-     "params": {"M": 8, "groups": 2, "nbits": 8, "beam": 8, "rerank": 100},
-     "train_size": 10000, "search": _sweep("rerank", [25, 50, 100])},
-    # --- faiss -------------------------------------------------------------
-    {"name": "faiss-flat", "adapter": "faiss.flat", "group": "faiss exact"},
-    {"name": "faiss-pq48x8", "adapter": "faiss.pq", "group": "faiss PQ 8-bit",
-     "params": {"M": 48, "nbits": 8}},
-    {"name": "faiss-pq48x8-refine", "adapter": "faiss.pq", "group": "faiss PQ 8-bit+rerank",
-     "params": {"M": 48, "nbits": 8, "rerank": 100}, "search": _sweep("rerank", [100])},
-    {"name": "faiss-pq96x4fs", "adapter": "faiss.pq", "group": "faiss PQ 4-bit fast-scan",
-     "params": {"M": 96, "nbits": 4, "fastscan": True}},
-    {"name": "faiss-pq96x4fs-refine", "adapter": "faiss.pq",
-     "group": "faiss PQ 4-bit fast-scan+rerank",
-     "params": {"M": 96, "nbits": 4, "fastscan": True, "rerank": 100},
-     "search": _sweep("rerank", [100])},
-    {"name": "faiss-rq8x8", "adapter": "faiss.rq", "group": "faiss RQ",
-     "params": {"M": 8, "nbits": 8, "beam": 8}, "train_size": 10000},
-    {"name": "faiss-ivf1024-pq48", "adapter": "faiss.ivfpq", "group": "faiss IVFPQ",
-     "params": {"nlist": 1024, "M": 48, "nbits": 8}, "train_size": 50000,
-     "search": _sweep("nprobe", [4, 8, 16, 32, 64])},
-    {"name": "faiss-binary", "adapter": "faiss.binary", "group": "faiss binary",
-     "params": {"rerank": 0}},
-    {"name": "faiss-binary-rerank", "adapter": "faiss.binary", "group": "faiss binary+rerank",
-     "params": {"rerank": 400}, "search": _sweep("rerank", [50, 100, 200, 400])},
-    {"name": "faiss-hnsw-M32", "adapter": "faiss.hnsw", "group": "faiss HNSW",
-     "params": {"M": 32, "efConstruction": 80},
-     "search": _sweep("efSearch", [16, 32, 64, 128, 256])},
-    # --- hnswlib -----------------------------------------------------------
-    {"name": "hnswlib-M16", "adapter": "hnswlib.hnsw", "group": "hnswlib",
-     "params": {"M": 16, "efConstruction": 80}, "search": _sweep("ef", [16, 32, 64, 128, 256])},
-]
-
-# Seconds on the bundled sample: small codebooks and graphs, one or two points each.
-SMOKE_GRID = [
-    {"name": "vp-flat", "adapter": "vecpress.flat", "group": "vecpress exact",
-     "vs": "faiss-flat"},
-    {"name": "vp-mat64-raw", "adapter": "vecpress.matryoshka", "group": "vecpress cascade raw",
-     "params": {"prefix": 64}, "search": _sweep("candidates", [50])},
-    {"name": "vp-mat64-pca", "adapter": "vecpress.matryoshka", "group": "vecpress cascade pca",
-     "params": {"prefix": 64, "rotation": "pca"}, "search": _sweep("candidates", [20, 50])},
-    {"name": "vp-binary-rerank", "adapter": "vecpress.binary", "group": "vecpress binary+rerank",
-     "params": {"rerank": 50}, "vs": "faiss-binary-rerank"},
-    {"name": "vp-pq32x4", "adapter": "vecpress.pq", "group": "vecpress PQ 4-bit",
-     "params": {"M": 32, "nbits": 4}},
-    {"name": "vp-rq2x8", "adapter": "vecpress.rq", "group": "vecpress RQ",
-     "params": {"M": 2, "nbits": 8, "beam": 2}, "train_size": 2000},
-    {"name": "faiss-flat", "adapter": "faiss.flat", "group": "faiss exact"},
-    {"name": "faiss-pq16x6", "adapter": "faiss.pq", "group": "faiss PQ",
-     "params": {"M": 16, "nbits": 6}},
-    {"name": "faiss-pq32x4fs-refine", "adapter": "faiss.pq",
-     "group": "faiss PQ 4-bit fast-scan+rerank",
-     "params": {"M": 32, "nbits": 4, "fastscan": True, "rerank": 50}},
-    {"name": "faiss-ivf16-pq16x4", "adapter": "faiss.ivfpq", "group": "faiss IVFPQ",
-     "params": {"nlist": 16, "M": 16, "nbits": 4}, "search": _sweep("nprobe", [4])},
-    {"name": "faiss-binary-rerank", "adapter": "faiss.binary", "group": "faiss binary+rerank",
-     "params": {"rerank": 50}},
-    {"name": "faiss-hnsw-M8", "adapter": "faiss.hnsw", "group": "faiss HNSW",
-     "params": {"M": 8, "efConstruction": 32}, "search": _sweep("efSearch", [16, 64])},
-    {"name": "hnswlib-M8", "adapter": "hnswlib.hnsw", "group": "hnswlib",
-     "params": {"M": 8, "efConstruction": 32}, "search": _sweep("ef", [16, 64])},
-]
-
-# scifact: 5k documents; the default grid with a coarse quantizer sized for it.
-# Reports nDCG@10 against the BEIR judgements next to recall.
-SCIFACT_GRID = [c for c in DEFAULT_GRID if c["adapter"] != "faiss.ivfpq"] + [
-    {"name": "faiss-ivf64-pq48", "adapter": "faiss.ivfpq", "group": "faiss IVFPQ",
-     "params": {"nlist": 64, "M": 48, "nbits": 8}, "search": _sweep("nprobe", [1, 2, 4, 8, 16])},
-]
-
-GRIDS = {"default": DEFAULT_GRID, "smoke": SMOKE_GRID, "scifact": SCIFACT_GRID}
+def builtin_grids() -> dict[str, Path]:
+    """Built-in grid names (file stems) and their files, sorted by name."""
+    folder = grid_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.json"))} if folder else {}
 
 
-def validate_grid(grid) -> list[dict]:
+def validate_grid(grid: list) -> list[dict]:
     """Check a grid and fill defaults; raises ValueError naming the bad entry."""
     if not isinstance(grid, list) or not grid:
         raise ValueError("a grid must be a non-empty list of config dicts")
@@ -164,23 +89,58 @@ def validate_grid(grid) -> list[dict]:
     return out
 
 
+def _resolve(spec: str, base: Path | None = None) -> Path:
+    """The file of a built-in grid name, else of a path (relative to ``base`` if given)."""
+    grids = builtin_grids()
+    if spec in grids:
+        return grids[spec]
+    path = Path(spec) if base is None else base / spec
+    if not path.is_file():
+        raise FileNotFoundError(f"grid {spec!r} is neither a built-in grid "
+                                f"({', '.join(grids) or 'none found'}) nor a JSON file")
+    return path
+
+
+def _read_grid_file(path, seen: tuple = ()) -> list[dict]:
+    """The config dicts of a grid file (list or object form, see the module docstring),
+    with ``extends`` and ``exclude`` applied; not yet validated."""
+    path = Path(path).resolve()
+    if path in seen:
+        raise ValueError(f"grid {path} extends itself: "
+                         + " -> ".join(p.name for p in (*seen, path)))
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict) or set(data) - _FILE_KEYS:
+        raise ValueError(f"{path}: a grid file holds a list of configs or an object with the "
+                         f"keys {sorted(_FILE_KEYS)}")
+    grid: list = []
+    exclude = data.get("exclude", [])
+    if "extends" in data:
+        grid = _read_grid_file(_resolve(data["extends"], path.parent), (*seen, path))
+        missing = set(exclude) - {c.get("name") for c in grid if isinstance(c, dict)}
+        if missing:
+            raise ValueError(f"{path}: 'exclude' names {sorted(missing)}, which "
+                             f"{data['extends']!r} does not have")
+        grid = [c for c in grid if not (isinstance(c, dict) and c.get("name") in exclude)]
+    elif exclude:
+        raise ValueError(f"{path}: 'exclude' needs 'extends'")
+    configs = data.get("configs", [])
+    if not isinstance(configs, list):
+        raise ValueError(f"{path}: 'configs' must be a list of config dicts")
+    return grid + configs
+
+
 def load_grid(spec: str, only: list[str] | None = None) -> list[dict]:
-    """A built-in grid by name ("default", "smoke", "scifact") or a JSON file path.
+    """A validated grid: a built-in grid by name (see :func:`builtin_grids`) or a JSON
+    file path.
 
     only : keep configs whose name contains one of these substrings.
     """
-    if spec in GRIDS:
-        grid = GRIDS[spec]
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"grid {spec!r} is neither a built-in grid "
-                                    f"({', '.join(GRIDS)}) nor a JSON file")
-        try:
-            grid = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
-    grid = validate_grid(grid)
+    grid = validate_grid(_read_grid_file(_resolve(spec)))
     names = {c["name"] for c in grid}
     for c in grid:
         if c["vs"] is not None and c["vs"] not in names:

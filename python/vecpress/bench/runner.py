@@ -18,9 +18,10 @@ from ..datasets import Dataset
 from ..metrics import ndcg_at_k, recall_at_k
 from .adapters import ADAPTERS, Unavailable, library_versions
 from .data import GT_K, ground_truth
-from .timing import latency_summary, median, time_batches, time_single
+from .timing import latency_summary, median, memory_bandwidth, time_batches, time_single
 
 RECALL_KS = (1, 10, 100)
+MSE_ROWS = 10_000  # base rows whose reconstruction error is measured
 
 
 def recalls(ids: np.ndarray, gt: np.ndarray, ks=RECALL_KS) -> dict:
@@ -39,15 +40,17 @@ def ndcg10(ids: np.ndarray, rel: dict) -> float:
 
 
 def machine_info(threads: int) -> dict:
-    """vecpress.info() (CPU, SIMD level, threads), library versions, and how busy
-    the machine was (load average at the start, OpenMP wait policy)."""
+    """vecpress.info() (CPU, SIMD level, threads), library versions, memory bandwidth
+    (numpy copy), and how busy the machine was (load average at the start, OpenMP
+    wait policy)."""
     import os
 
     import vecpress as vp
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {**vp.info(), "bench_threads": threads, "libraries": library_versions(),
-            "load_avg_1_5_15": load, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+            "memory_bandwidth_GBps": memory_bandwidth() / 1e9, "load_avg_1_5_15": load,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
 class _Log:
@@ -89,10 +92,16 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
         much, while fast indexes still time all ``latency_queries``. None: no limit.
     repeats : interleaved timing rounds; each figure is the median over rounds.
     threads : threads for every library (default: vecpress's default, all cores).
-    train_size : random base rows (seeded) used for training when a config does not say.
+    train_size : random base rows used for training when a config does not say; the
+        rows depend on (seed, size) only (:func:`training_sample`).
 
     Returns the records (also written as JSON lines), one per (config, search
-    setting), plus one per config that was skipped or failed (``status``).
+    setting), plus one per config that was skipped or failed (``status``). Besides
+    recall, QPS, latency and seconds to train / add, a record derives ``add_vps``
+    (vectors added, i.e. encoded, per second), ``code_bytes`` and ``scan_GBps``
+    (code bytes read per second by batch queries in a full scan; None for graphs
+    and IVF; compare with ``machine.memory_bandwidth_GBps``) and ``mse`` (error of
+    the stored codes of the first ``MSE_ROWS`` base vectors; None without codes).
     """
     import vecpress as vp
 
@@ -117,7 +126,6 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
                "has_qrels": bool(rel)}
     common = {"dataset": dataset, "k": k, "batch": min(batch, nq), "repeats": repeats,
               "threads": threads, "machine": machine}
-    rng = np.random.default_rng(seed)
     records, runs = [], []
 
     # ---- build every index, then measure quality once per search setting ----
@@ -133,8 +141,7 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
                 continue
             t_train = 0.0
             if adapter.needs_training:
-                m = min(cfg["train_size"] or train_size, n)
-                sample = ds.base[np.sort(rng.choice(n, m, replace=False))] if m < n else ds.base
+                sample = training_sample(ds.base, cfg["train_size"] or train_size, seed)
                 t0 = time.perf_counter()
                 adapter.train(sample)
                 t_train = time.perf_counter() - t0
@@ -142,7 +149,8 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
             adapter.add(ds.base)
             t_add = time.perf_counter() - t0
             storage = {"bytes_per_vector": adapter.bytes_per_vector(),
-                       "total_bytes": adapter.total_bytes()}
+                       "total_bytes": adapter.total_bytes(), "code_bytes": adapter.code_bytes(),
+                       "mse": adapter.reconstruction_mse(ds.base[:MSE_ROWS])}
             for setting in cfg["search"]:
                 ids = adapter.search(ds.queries, k, **setting)
                 ids_deep = adapter.search(ds.queries, deep, **setting) if deep > k else ids
@@ -153,6 +161,7 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
                 rec = {**head, "search": setting, "status": "ok",
                        "label": _label(cfg["name"], setting),
                        "train_s": t_train, "add_s": t_add, "build_s": t_train + t_add,
+                       "add_vps": n / t_add if t_add > 0 else None,
                        **storage, **quality}
                 runs.append((rec, adapter, setting))
         except Exception as e:  # one broken config must not lose a long run
@@ -183,7 +192,9 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
         bar.close()
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for (rec, _, _), t in zip(runs, times):
-        rec.update({"qps_batch": nq / median(t["batch_s"]), "qps_batch1": median(t["qps1"]),
+        qps = nq / median(t["batch_s"])
+        rec.update({"qps_batch": qps, "qps_batch1": median(t["qps1"]),
+                    "scan_GBps": rec["code_bytes"] * n * qps / 1e9 if rec["code_bytes"] else None,
                     "latency_p50_ms": median(t["p50_ms"]), "latency_p99_ms": median(t["p99_ms"]),
                     "latency_queries_timed": min(t["n1"]),
                     "rounds": t, "timestamp": stamp})
@@ -197,6 +208,16 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
         from .report import write_outputs
         write_outputs(records, Path(out_dir), wall_s=wall, plots=plots)
     return records
+
+
+def training_sample(base: np.ndarray, m: int, seed: int) -> np.ndarray:
+    """The m base rows a config trains on (all rows when m >= n), drawn from (seed, m)
+    alone: configs of one size train on the same rows, so a vecpress index and its
+    counterpart learn from the same data, whatever else the grid holds."""
+    n = base.shape[0]
+    if m >= n:
+        return base
+    return base[np.sort(np.random.default_rng([seed, m]).choice(n, m, replace=False))]
 
 
 def _label(name: str, setting: dict) -> str:

@@ -58,5 +58,14 @@ def latency_summary(lat: np.ndarray) -> dict:
             "qps": float(lat.size / lat.sum()), "n": int(lat.size)}
 
 
+def memory_bandwidth(mib: int = 128, repeats: int = 3) -> float:
+    """Bytes per second (read + written) of a numpy copy of a ``mib`` MiB array, best of
+    ``repeats``: the machine's yardstick for the bytes an index scans per second."""
+    a = np.ones(mib * 2**20 // 8)
+    b = np.empty_like(a)
+    return 2 * a.nbytes / best_time(lambda: np.copyto(b, a), repeats, warmup=True)
+
+
 def median(values) -> float:
+    """Median of a sequence of numbers, as a float."""
     return float(np.median(np.asarray(values, dtype=np.float64)))
