@@ -32,9 +32,19 @@ import numpy as np
 import pytest
 
 import vecpress as vp
-from vecpress import (DimensionError, DTypeError, DuplicateIdError, EmptyInputError,
-                      NonFiniteError, NotTrainedError, ParameterError, ParameterTypeError,
-                      ShapeError, UnknownIdError, VecpressError)
+from vecpress import (
+    DimensionError,
+    DTypeError,
+    DuplicateIdError,
+    EmptyInputError,
+    NonFiniteError,
+    NotTrainedError,
+    ParameterError,
+    ParameterTypeError,
+    ShapeError,
+    UnknownIdError,
+    VecpressError,
+)
 from vecpress.datasets import load_sample
 
 D = 64          # vector dimension of every index and quantizer here

@@ -142,7 +142,7 @@ def test_grid_file_extends_and_excludes(tmp_path):
         load_grid(str(tmp_path / "keys.json"))
 
 
-def test_matryoshka_adapter_rerank_setting(sample, monkeypatch):
+def test_matryoshka_adapter_rerank_setting(sample):
     import vecpress as vp
     from vecpress.bench.adapters import VpMatryoshka
 
@@ -151,23 +151,8 @@ def test_matryoshka_adapter_rerank_setting(sample, monkeypatch):
     ad.add(x)
     ref = vp.MatryoshkaIndex(x.shape[1], "ip", dims=(64, x.shape[1]), threads=1)
     ref.add(x)
-    if not ad.rerank_keyword:  # before the redesign: rerank=c becomes candidates=(c,)
-        assert np.array_equal(ad.search(q, 10, rerank=30), ref.search(q, 10, candidates=(30,))[1])
-    with pytest.raises(ValueError, match="'rerank'"):
-        ad.search(q, 10, candidates=30)
-
-    calls = []
-
-    class NewAPI(vp.MatryoshkaIndex):  # the redesigned signature: search(q, k, rerank=int)
-        def search(self, queries, k, rerank=None):
-            calls.append(rerank)
-            return super().search(queries, k)
-
-    monkeypatch.setattr(vp, "MatryoshkaIndex", NewAPI)
-    ad = VpMatryoshka(x.shape[1], "ip", 1, prefix=64)
-    ad.add(x)
-    ad.search(q, 10, rerank=30)
-    assert ad.rerank_keyword and calls == [30]
+    assert np.array_equal(ad.search(q, 10, rerank=30), ref.search(q, 10, rerank=30)[1])
+    assert not np.array_equal(ref.search(q, 10, rerank=10)[1], ref.search(q, 10, rerank=300)[1])
 
 
 def test_training_sample_depends_on_seed_and_size_only(sample):

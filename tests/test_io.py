@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 import vecpress as vp
-from vecpress import io as vio
-
 from test_index import KINDS, built
+from vecpress import io as vio
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 
+import reference as ref
 import vecpress
 from vecpress import _core
-
-import reference as ref
 
 METRICS = {"ip": 0, "l2": 1, "cosine": 2}
 

@@ -4,11 +4,10 @@ contract, and recall on wordnet-minilm against faiss measured in the same test."
 import numpy as np
 import pytest
 
+import reference as ref
 import vecpress
 from vecpress import NotTrainedError, PQIndex, ProductQuantizer, _core
 from vecpress.quantizers.rotations import PQRotation, balanced_pca
-
-import reference as ref
 
 
 def gaussian(rng, n, d):

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import vecpress
+from conftest import SHARED
 from vecpress import _core
 from vecpress.quantizers.rq import ResidualQuantizer
-
-from conftest import SHARED
 
 
 def clustered(rng, n, d, nclusters=40):

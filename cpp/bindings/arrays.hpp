@@ -41,7 +41,7 @@ Matrix<T> matrix(const py::array& a, const char* name, int64_t expect_cols = -1)
     throw shape_error(std::string(name) + " must be a 2-D array, got " +
                           std::to_string(a.ndim()) + " dimensions");
   if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) +
+    throw shape_error(std::string(name) +
                           " must be C-contiguous; pass np.ascontiguousarray(" + name + ")");
   if (expect_cols >= 0 && a.shape(1) != expect_cols)
     throw shape_error(std::string(name) + " must have " + std::to_string(expect_cols) +

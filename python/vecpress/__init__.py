@@ -6,19 +6,48 @@ rerank=None, threads=None) -> (scores, ids)``, ``remove(ids)``, ``len(index)``,
 ``encode``, ``decode``, ``compute_tables``. Every error derives from
 :class:`VecpressError`.
 """
+from . import _core  # noqa: F401  (the compiled kernels: fail early if they are missing)
 from ._version import __version__
-from .errors import (DeviceError, DimensionError, DTypeError, DuplicateIdError, EmptyInputError,
-                     FormatError, GPUUnavailableError, KernelError, NonFiniteError,
-                     NotTrainedError, ParameterError, ParameterTypeError, ShapeError,
-                     SmallTrainingSetWarning, UnknownIdError, VecpressError, VersionError)
-from . import _core  # noqa: E402  (after errors: the extension maps its errors to them)
-from .indexes import (BinaryIndex, FlatIndex, Index, MatryoshkaIndex, PQIndex, RQIndex, load,
-                      prefix_recall_curve)
+from .errors import (
+                     DeviceError,
+                     DimensionError,
+                     DTypeError,
+                     DuplicateIdError,
+                     EmptyInputError,
+                     FormatError,
+                     GPUUnavailableError,
+                     KernelError,
+                     NonFiniteError,
+                     NotTrainedError,
+                     ParameterError,
+                     ParameterTypeError,
+                     ShapeError,
+                     SmallTrainingSetWarning,
+                     UnknownIdError,
+                     VecpressError,
+                     VersionError,
+)
+from .indexes import (
+                     BinaryIndex,
+                     FlatIndex,
+                     Index,
+                     MatryoshkaIndex,
+                     PQIndex,
+                     RQIndex,
+                     load,
+                     prefix_recall_curve,
+)
 from .metrics import ndcg_at_k, recall_at_k
-from .quantizers import (BinaryQuantizer, GroupResidualQuantizer, PCARotation, PQRotation,
-                         ProductQuantizer, Quantizer, ResidualQuantizer)
-from .runtime import (available_simd_levels, get_num_threads, info, set_num_threads,
-                      set_simd_level, simd_level)
+from .quantizers import (
+                     BinaryQuantizer,
+                     GroupResidualQuantizer,
+                     PCARotation,
+                     PQRotation,
+                     ProductQuantizer,
+                     Quantizer,
+                     ResidualQuantizer,
+)
+from .runtime import available_simd_levels, get_num_threads, info, set_num_threads, set_simd_level, simd_level
 
 __all__ = [
     "__version__",

@@ -16,7 +16,7 @@ class GrowableArray:
         self._n = 0
 
     @classmethod
-    def from_array(cls, a: np.ndarray) -> "GrowableArray":
+    def from_array(cls, a: np.ndarray) -> GrowableArray:
         g = cls(a.shape[1:], a.dtype)
         g._buf, g._n = np.ascontiguousarray(a), a.shape[0]
         return g

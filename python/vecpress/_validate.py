@@ -12,8 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from .errors import (DimensionError, DTypeError, DuplicateIdError, EmptyInputError,
-                     NonFiniteError, ParameterError, ParameterTypeError, ShapeError)
+from .errors import (
+    DimensionError,
+    DTypeError,
+    DuplicateIdError,
+    EmptyInputError,
+    NonFiniteError,
+    ParameterError,
+    ParameterTypeError,
+    ShapeError,
+)
 
 _CONVERTIBLE = (np.float16, np.float64)
 METRICS = ("ip", "l2", "cosine")

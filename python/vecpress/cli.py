@@ -7,7 +7,6 @@ import sys
 import time
 
 
-
 def _time_search(index, queries, k, repeats=3):
     index.search(queries[: min(10, len(queries))], k)  # warm-up
     best = float("inf")

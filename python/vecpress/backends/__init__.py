@@ -11,12 +11,19 @@ from __future__ import annotations
 from .base import Backend
 from .cpu import CPU
 
-__all__ = ["Backend", "CPU", "cuda"]
+__all__ = ["Backend", "CPU", "get"]
 
 
-def cuda() -> Backend:
-    """The CUDA backend; raises :class:`vecpress.GPUUnavailableError` naming the cause
-    when vecpress was built without CUDA or no device is present."""
-    from .cuda import CudaBackend
+def get(name: str) -> Backend:
+    """The backend called ``name``: "cpu", or "cuda", which raises
+    :class:`vecpress.GPUUnavailableError` naming the cause when vecpress was built
+    without CUDA or no device is present."""
+    if name == "cpu":
+        return CPU
+    if name == "cuda":
+        from .cuda import CudaBackend
 
-    return CudaBackend()
+        return CudaBackend()
+    from ..errors import ParameterError
+
+    raise ParameterError(f"backend must be 'cpu' or 'cuda', got {name!r}")

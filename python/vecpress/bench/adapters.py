@@ -29,11 +29,6 @@ def _mse(x: np.ndarray, rec: np.ndarray) -> float:
     return float(((x - rec) ** 2).sum(axis=1).mean())
 
 
-def _accepts(fn, keyword: str) -> bool:
-    """Whether fn has a parameter of that name (vecpress signatures change in issue 10)."""
-    return keyword in inspect.signature(fn).parameters
-
-
 def saved_size(save, suffix: str) -> int:
     """Bytes of the file that save(path) writes (a temporary file, removed after)."""
     fd, path = tempfile.mkstemp(suffix=suffix)
@@ -141,7 +136,8 @@ class VecpressAdapter(Adapter):
     def train(self, x):
         if hasattr(self.index, "train") and not self.index.is_trained:
             # the harness shows its own progress: no bar of the index's (RQ) across its lines
-            quiet = {"progress": False} if _accepts(self.index.train, "progress") else {}
+            takes_progress = "progress" in inspect.signature(self.index.train).parameters
+            quiet = {"progress": False} if takes_progress else {}
             self.index.train(x, **quiet)
 
     def add(self, x):
@@ -183,21 +179,7 @@ class VpMatryoshka(VecpressAdapter):
             if not 0 < prefix < self.dim:
                 raise ValueError(f"prefix={prefix} must be below the dataset's dim={self.dim}")
             p["dims"] = (prefix, self.dim)
-        index = vp.MatryoshkaIndex(self.dim, self.metric, threads=self.threads, **p)
-        # The redesign (issue 10) names the per-call candidate count `rerank`, an int, as on
-        # every index; before it, MatryoshkaIndex.search took candidates=(c,). That fallback
-        # (here and in search) can go once the redesign lands.
-        self.rerank_keyword = _accepts(index.search, "rerank")
-        return index
-
-    def search(self, q, k, rerank=None, **settings):
-        if "candidates" in settings:
-            raise ValueError("the Matryoshka search setting is 'rerank' (an int), not 'candidates'")
-        if rerank is not None and self.rerank_keyword:
-            settings["rerank"] = int(rerank)
-        elif rerank is not None:
-            settings["candidates"] = (int(rerank),)
-        return self.index.search(q, k, **settings)[1]
+        return vp.MatryoshkaIndex(self.dim, self.metric, threads=self.threads, **p)
 
 
 class VpBinary(VecpressAdapter):
@@ -213,7 +195,6 @@ class _VpCoded(VecpressAdapter):
     unavailable (recorded as skipped with the reason) rather than failed."""
 
     cls_name = ""
-    quantizer = ""  # the index attribute holding the codec (encode / decode)
 
     def make(self):
         import vecpress as vp
@@ -225,21 +206,17 @@ class _VpCoded(VecpressAdapter):
                               f"{self.params}: {e}") from None
 
     def reconstruction_mse(self, x):
-        codec = getattr(self.index, self.quantizer, None)
-        prepare = getattr(self.index, "_prepare", None)  # metric normalisation, rotation
-        if codec is None or prepare is None:  # a vecpress layout this adapter does not know
-            return None
-        return _mse(prepare(x), codec.decode(self.index.codes[:len(x)]))
+        return _mse(self.index.transform(x), self.index.quantizer.decode(self.index.codes[:len(x)]))
 
 
 class VpPQ(_VpCoded):
     """vecpress.PQIndex(dim, M, nbits, metric, rotation, rerank)."""
-    cls_name, quantizer = "PQIndex", "pq"
+    cls_name = "PQIndex"
 
 
 class VpRQ(_VpCoded):
     """vecpress.RQIndex(dim, M, nbits, metric, beam, rerank, groups)."""
-    cls_name, quantizer = "RQIndex", "rq"
+    cls_name = "RQIndex"
 
 
 # ------------------------------------------------------------------- faiss --

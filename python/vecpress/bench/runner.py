@@ -170,7 +170,7 @@ def run_benchmark(ds: Dataset, grid: list[dict], out_dir=None, *, k: int = 10,
 
     # ---- timing: interleaved rounds over every (config, setting) ----
     times = [{"batch_s": [], "p50_ms": [], "p99_ms": [], "qps1": [], "n1": []} for _ in runs]
-    for rec, adapter, setting in runs:  # warm-up (first-touch pages, thread pools)
+    for _rec, adapter, setting in runs:  # warm-up (first-touch pages, thread pools)
         adapter.search(ds.queries[:min(nq, 16)], k, **setting)
     total = repeats * len(runs)
     bar = log.bar(range(total), desc="timing", unit="run") if total else []

@@ -38,8 +38,7 @@ import numpy as np
 
 from .. import _core
 from .._arrays import GrowableArray
-from .._validate import (as_f32_matrix, as_ids, check_count, check_int, check_k, check_metric,
-                         check_threads)
+from .._validate import as_f32_matrix, as_ids, check_count, check_int, check_k, check_metric, check_threads
 from ..backends import CPU, Backend
 from ..errors import DuplicateIdError, FormatError, NotTrainedError, ParameterError, UnknownIdError
 from ..io import read_arrays, write_arrays
@@ -137,6 +136,12 @@ class Index:
         self._next_id = max(self._next_id, int(new_ids.max()) + 1)
         return new_ids
 
+    def transform(self, vectors: Any) -> np.ndarray:
+        """Vectors (n, dim) float32 as the index stores and scores them: unit norm for
+        "cosine", then the learned rotation (if any). Needs a trained index."""
+        self._check_ready()
+        return self._prepare(as_f32_matrix(vectors, "vectors", self.dim), CPU)
+
     def search(self, queries: Any, k: int, *, rerank: int | None = None,
                threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Find the k best stored vectors for each query.
@@ -191,7 +196,7 @@ class Index:
         """True after :meth:`to_gpu`: searches run on the CUDA device."""
         return self._backend.name == "cuda"
 
-    def to_gpu(self) -> "Index":
+    def to_gpu(self) -> Index:
         """Search on the CUDA device from now on (the payload is copied there once).
 
         Queries may be NumPy (results come back as NumPy) or CuPy arrays
@@ -203,13 +208,13 @@ class Index:
         """
         from .. import backends
 
-        be = backends.cuda()
+        be = backends.get("cuda")
         if not self._gpu_kernels or not all(be.supports(k) for k in self._gpu_kernels):
             raise NotImplementedError(f"{type(self).__name__} has no GPU search path yet")
         self._backend, self._device = be, None
         return self
 
-    def to_cpu(self) -> "Index":
+    def to_cpu(self) -> Index:
         """Search on the CPU again and free the device copy."""
         self._backend, self._device = CPU, None
         return self
@@ -324,7 +329,7 @@ class Index:
         raise NotImplementedError
 
     @classmethod
-    def _from_state(cls, params: dict, arrays: dict) -> "Index":  # pragma: no cover
+    def _from_state(cls, params: dict, arrays: dict) -> Index:  # pragma: no cover
         raise NotImplementedError
 
 

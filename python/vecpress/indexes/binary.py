@@ -59,7 +59,7 @@ class BinaryIndex(CodedIndex):
         rot_ok = self._rotation is None or self._rotation.is_trained
         return rot_ok and self.quantizer.is_trained
 
-    def train(self, vectors: Any) -> "BinaryIndex":
+    def train(self, vectors: Any) -> BinaryIndex:
         """Fit the rotation and/or per-dimension thresholds on samples (n, dim)."""
         x = self._training_sample(vectors)
         if self._rotation is not None:

@@ -74,7 +74,7 @@ class CodedIndex(Index):
     def _code_arrays(self) -> dict:
         return {"codes": self._codes.data}
 
-    def _load_codes(self, arrays: dict, what: str) -> "CodedIndex":
+    def _load_codes(self, arrays: dict, what: str) -> CodedIndex:
         codes = np.asarray(arrays["codes"])
         want = self._codes.row_shape[0]
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != want:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class MatryoshkaIndex(FlatIndex):
     def is_trained(self) -> bool:
         return self._rotation is None or self._rotation.is_trained
 
-    def train(self, vectors: Any) -> "MatryoshkaIndex":
+    def train(self, vectors: Any) -> MatryoshkaIndex:
         """Fit the rotation on sample vectors (n, dim); a no-op without rotation."""
         if self._rotation is not None:
             self._rotation.fit(self._training_sample(vectors))

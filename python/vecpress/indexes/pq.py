@@ -83,7 +83,7 @@ class PQIndex(CodedIndex):
         for reranking; 4-bit search also builds a fast-scan copy of the codes."""
         return float(self.code_bytes + self._store_bytes())
 
-    def train(self, vectors: Any) -> "PQIndex":
+    def train(self, vectors: Any) -> PQIndex:
         """Learn the rotation (if any) and the codebooks from samples (n, dim), n >= 2**nbits."""
         x = self._training_sample(vectors)
         self.quantizer._training_vectors(x, self.quantizer.ksub)  # enough rows, before the rotation

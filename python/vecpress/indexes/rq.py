@@ -86,7 +86,7 @@ class RQIndex(CodedIndex):
     def is_trained(self) -> bool:
         return self.quantizer.is_trained and (self.metric != "l2" or self._norm_range is not None)
 
-    def train(self, vectors: Any, progress: bool | None = None) -> "RQIndex":
+    def train(self, vectors: Any, progress: bool | None = None) -> RQIndex:
         """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim)."""
         x = self._training_sample(vectors)
         self.quantizer.train(x, progress=progress)

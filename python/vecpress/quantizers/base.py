@@ -23,8 +23,14 @@ from typing import Any
 import numpy as np
 
 from .._validate import as_f32_matrix, check_choice
-from ..errors import (DTypeError, NonFiniteError, NotTrainedError, ParameterError, ShapeError,
-                      SmallTrainingSetWarning)
+from ..errors import (
+    DTypeError,
+    NonFiniteError,
+    NotTrainedError,
+    ParameterError,
+    ShapeError,
+    SmallTrainingSetWarning,
+)
 
 
 class Quantizer(ABC):
@@ -52,7 +58,7 @@ class Quantizer(ABC):
         """The learned codebooks (read-only view)."""
 
     @abstractmethod
-    def train(self, x: Any) -> "Quantizer":
+    def train(self, x: Any) -> Quantizer:
         """Learn the codebooks from sample vectors (n, dim); returns self."""
 
     @abstractmethod

@@ -61,7 +61,7 @@ class BinaryQuantizer(Quantizer):
         v.flags.writeable = False
         return v
 
-    def train(self, x: Any) -> "BinaryQuantizer":
+    def train(self, x: Any) -> BinaryQuantizer:
         """Learn the per-dimension thresholds ("mean"/"median") from x (n, dim)."""
         x = self._training_vectors(x, 1)[:, : self.bits]
         if self.threshold == "mean":
@@ -70,7 +70,7 @@ class BinaryQuantizer(Quantizer):
             self.thresholds = np.ascontiguousarray(np.median(x, axis=0), dtype=np.float32)
         return self
 
-    def set_thresholds(self, thresholds: np.ndarray) -> "BinaryQuantizer":
+    def set_thresholds(self, thresholds: np.ndarray) -> BinaryQuantizer:
         t = np.ascontiguousarray(thresholds, dtype=np.float32)
         if t.shape != (self.bits,) or not np.isfinite(t).all():
             raise ParameterError(f"thresholds must be finite, shape ({self.bits},)")

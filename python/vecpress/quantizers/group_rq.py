@@ -71,11 +71,13 @@ class GroupResidualQuantizer(Quantizer):
 
     @property
     def codebooks(self) -> np.ndarray:
-        """Codebooks (groups, M, ksub, dim / groups) float32 (a copy)."""
+        """Codebooks (groups, M, ksub, dim / groups) float32 (a read-only copy)."""
         self._check_trained()
-        return np.stack([q.codebooks for q in self.quantizers])
+        cb = np.stack([q.codebooks for q in self.quantizers])
+        cb.flags.writeable = False
+        return cb
 
-    def set_codebooks(self, codebooks: Any) -> "GroupResidualQuantizer":
+    def set_codebooks(self, codebooks: Any) -> GroupResidualQuantizer:
         """Import codebooks (groups, M, ksub, dim / groups) float32 (finite)."""
         cb = checked_codebooks(codebooks, (self.groups, self.M, self.ksub, self.group_dim))
         for q, c in zip(self.quantizers, cb):
@@ -86,7 +88,7 @@ class GroupResidualQuantizer(Quantizer):
         for g, q in enumerate(self.quantizers):
             yield q, np.ascontiguousarray(x[:, g * self.group_dim:(g + 1) * self.group_dim])
 
-    def train(self, vectors: Any, progress: bool | None = None) -> "GroupResidualQuantizer":
+    def train(self, vectors: Any, progress: bool | None = None) -> GroupResidualQuantizer:
         """Train each group's quantizer on its slice of vectors (n, dim), n >= 2**nbits.
 
         One progress bar counts the groups' stages (see :meth:`ResidualQuantizer.train`).

@@ -79,7 +79,7 @@ class ProductQuantizer(Quantizer):
         return v
 
     # ---- codebooks --------------------------------------------------------
-    def train(self, x: Any) -> "ProductQuantizer":
+    def train(self, x: Any) -> ProductQuantizer:
         """Learn the codebooks from x (n, dim) float32 with n >= 2**nbits (k-means per sub-space)."""
         x = self._training_vectors(x, self.ksub)
         warn_small_training(x.shape[0], self.ksub, "ProductQuantizer.train")
@@ -87,13 +87,13 @@ class ProductQuantizer(Quantizer):
                                          self.max_points_per_centroid, False, self.threads)
         return self
 
-    def set_codebooks(self, codebooks: Any) -> "ProductQuantizer":
+    def set_codebooks(self, codebooks: Any) -> ProductQuantizer:
         """Import codebooks (M, ksub, dsub) float32, e.g. faiss's ``pq.centroids`` reshaped."""
         self._codebooks = checked_codebooks(codebooks, (self.M, self.ksub, self.dsub))
         return self
 
     @classmethod
-    def from_codebooks(cls, codebooks: Any, threads: int | None = None) -> "ProductQuantizer":
+    def from_codebooks(cls, codebooks: Any, threads: int | None = None) -> ProductQuantizer:
         """A trained quantizer from codebooks (M, ksub, dsub), ksub 16 or 256."""
         c = np.asarray(codebooks)
         if c.ndim != 3 or c.shape[1] not in (16, 256):

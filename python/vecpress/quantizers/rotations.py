@@ -102,7 +102,7 @@ class PCARotation(MatrixRotation):
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
         self.energy = energy
 
-    def fit(self, x: Any, max_samples: int = 200_000, seed: int = 0) -> "PCARotation":
+    def fit(self, x: Any, max_samples: int = 200_000, seed: int = 0) -> PCARotation:
         """Fit on training vectors x (n, d) float32 (a seeded subsample of max_samples rows)."""
         x = sample_rows(as_f32_matrix(x, "training vectors"), max_samples, seed)
         self.energy, v = principal_axes(x)
@@ -162,7 +162,7 @@ class PQRotation(MatrixRotation):
         self.seed, self.threads = check_int(seed, "seed", 0, 2**63 - 1 - 1000), check_threads(threads)
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
 
-    def fit(self, x: Any) -> "PQRotation":
+    def fit(self, x: Any) -> PQRotation:
         """Fit on training vectors x (n, d) float32."""
         x = sample_rows(as_f32_matrix(x, "training vectors"), self.max_samples, self.seed)
         r = balanced_pca(x, self.M)

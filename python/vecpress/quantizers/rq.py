@@ -90,7 +90,7 @@ class ResidualQuantizer(Quantizer):
 
     @classmethod
     def from_codebooks(cls, codebooks: Any, beam: int = 8,
-                       threads: int | None = None) -> "ResidualQuantizer":
+                       threads: int | None = None) -> ResidualQuantizer:
         """A trained quantizer from existing codebooks (M, ksub, dim) float32, ksub = 2**nbits."""
         cb = np.asarray(codebooks)
         if cb.ndim != 3:
@@ -102,13 +102,13 @@ class ResidualQuantizer(Quantizer):
         rq = cls(cb.shape[2], cb.shape[0], ksub.bit_length() - 1, beam=beam, threads=threads)
         return rq.set_codebooks(cb)
 
-    def set_codebooks(self, codebooks: Any) -> "ResidualQuantizer":
+    def set_codebooks(self, codebooks: Any) -> ResidualQuantizer:
         """Import codebooks (M, ksub, dim) float32 (finite)."""
         cb = checked_codebooks(codebooks, (self.M, self.ksub, self.dim))
         self._codebooks, self._cross = cb, None
         return self
 
-    def train(self, vectors: Any, progress: bool | None = None) -> "ResidualQuantizer":
+    def train(self, vectors: Any, progress: bool | None = None) -> ResidualQuantizer:
         """Learn the codebooks from training vectors (n, dim), n >= 2**nbits.
 
         progress: True always shows a tqdm bar, False never, None (default)

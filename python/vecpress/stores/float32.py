@@ -16,7 +16,7 @@ class Float32Store(VectorStore):
         self._rows = GrowableArray((self.dim,), np.float32)
 
     @classmethod
-    def from_arrays(cls, dim: int, arrays: dict) -> "Float32Store":
+    def from_arrays(cls, dim: int, arrays: dict) -> Float32Store:
         """The store saved by :meth:`arrays` (a memory map stays one until the first append)."""
         x = arrays.get("vectors")
         if x is None:
