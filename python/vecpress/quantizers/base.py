@@ -99,6 +99,13 @@ class Quantizer(ABC):
                 f"ksub={self.ksub}, trained={self.is_trained})")
 
 
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of a (callers may look at a model's arrays, not change them)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 def check_table_metric(metric: Any, allowed: tuple = ("ip", "l2")) -> str:
     """The metric of compute_tables: "ip" (scores, larger is better) or "l2"."""
     return check_choice(metric, "metric", allowed)

@@ -15,7 +15,7 @@ import numpy as np
 from .. import _core
 from .._validate import as_codes, check_choice, check_int, check_threads
 from ..errors import ParameterError
-from .base import Quantizer, check_table_metric
+from .base import Quantizer, check_table_metric, read_only
 
 THRESHOLDS = ("zero", "mean", "median")
 
@@ -56,10 +56,8 @@ class BinaryQuantizer(Quantizer):
     def codebooks(self) -> np.ndarray:
         """The thresholds (bits,) float32 (zeros for threshold="zero"), read-only."""
         self._check_trained()
-        t = np.zeros(self.bits, np.float32) if self.thresholds is None else self.thresholds
-        v = t.view()
-        v.flags.writeable = False
-        return v
+        return read_only(np.zeros(self.bits, np.float32) if self.thresholds is None
+                         else self.thresholds)
 
     def train(self, x: Any) -> BinaryQuantizer:
         """Learn the per-dimension thresholds ("mean"/"median") from x (n, dim)."""

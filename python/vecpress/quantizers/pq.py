@@ -15,7 +15,7 @@ import numpy as np
 from .. import _core
 from .._validate import as_codes, check_choice, check_int, check_threads
 from ..errors import ParameterError, ShapeError
-from .base import Quantizer, check_table_metric, checked_codebooks, warn_small_training
+from .base import Quantizer, check_table_metric, checked_codebooks, read_only, warn_small_training
 
 
 class ProductQuantizer(Quantizer):
@@ -74,9 +74,7 @@ class ProductQuantizer(Quantizer):
     def codebooks(self) -> np.ndarray:
         """Codebooks (M, ksub, dsub) float32 (read-only view)."""
         self._check_trained()
-        v = self._codebooks.view()
-        v.flags.writeable = False
-        return v
+        return read_only(self._codebooks)
 
     # ---- codebooks --------------------------------------------------------
     def train(self, x: Any) -> ProductQuantizer:

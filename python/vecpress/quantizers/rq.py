@@ -17,7 +17,7 @@ from .. import _core
 from .._progress import Progress
 from .._validate import as_codes, check_int, check_threads
 from ..errors import ParameterError, ShapeError
-from .base import Quantizer, check_table_metric, checked_codebooks, warn_small_training
+from .base import Quantizer, check_table_metric, checked_codebooks, read_only, warn_small_training
 
 
 def rq_progress(total: int, enabled: bool | None) -> Progress:
@@ -84,9 +84,7 @@ class ResidualQuantizer(Quantizer):
     def codebooks(self) -> np.ndarray:
         """Codebooks (M, ksub, dim) float32 (read-only view)."""
         self._check_trained()
-        v = self._codebooks.view()
-        v.flags.writeable = False
-        return v
+        return read_only(self._codebooks)
 
     @classmethod
     def from_codebooks(cls, codebooks: Any, beam: int = 8,
