@@ -14,9 +14,12 @@ from .. import gpu
 from .._validate import as_f32_matrix
 from ..errors import DimensionError, ParameterError, ParameterTypeError
 from .base import Backend
+from .cpu import CPU
 
 
 class CudaBackend(Backend):
+    """Kernels it lacks (rerank_exact, fastscan, ...) are reported by :meth:`supports`;
+    NumPy queries are rotated on the host by the CPU backend."""
     name = "cuda"
     resident = True
 
@@ -54,9 +57,7 @@ class CudaBackend(Backend):
 
     def rotate(self, x: Any, matrix_t: np.ndarray) -> Any:
         if not gpu._is_cupy(x):
-            from ..quantizers.rotations import rotate
-
-            return rotate(x, matrix_t)
+            return CPU.rotate(x, matrix_t)
         cp = gpu._cupy()
         return cp.ascontiguousarray(x @ cp.asarray(matrix_t).T, dtype=cp.float32)
 
