@@ -14,6 +14,7 @@ void bind_kmeans(py::module_& m);
 void bind_pq(py::module_& m);
 void bind_rq(py::module_& m);
 void bind_linalg(py::module_& m);
+void bind_ivf(py::module_& m);
 }  // namespace bind
 }  // namespace vecpress
 
@@ -32,4 +33,5 @@ PYBIND11_MODULE(_core, m) {
   vecpress::bind::bind_pq(m);
   vecpress::bind::bind_rq(m);
   vecpress::bind::bind_linalg(m);
+  vecpress::bind::bind_ivf(m);
 }

@@ -31,6 +31,7 @@ from .indexes import (
                      BinaryIndex,
                      FlatIndex,
                      Index,
+                     IVFIndex,
                      MatryoshkaIndex,
                      PQIndex,
                      RQIndex,
@@ -51,7 +52,7 @@ from .runtime import available_simd_levels, get_num_threads, info, set_num_threa
 
 __all__ = [
     "__version__",
-    "BinaryIndex", "FlatIndex", "Index", "MatryoshkaIndex", "PQIndex", "RQIndex", "load",
+    "BinaryIndex", "FlatIndex", "Index", "IVFIndex", "MatryoshkaIndex", "PQIndex", "RQIndex", "load",
     "prefix_recall_curve",
     "Quantizer", "BinaryQuantizer", "GroupResidualQuantizer", "ProductQuantizer",
     "ResidualQuantizer", "PCARotation", "PQRotation",

@@ -32,7 +32,8 @@ TRAILER_MAGIC = b"VPCHKSUM"
 _PREFIX = struct.Struct("<8sIIQ")
 _TRAILER = struct.Struct("<8sII")
 _ALIGN = 64
-_ALLOWED_DTYPES = {"float32", "float64", "int64", "int32", "uint8", "uint16", "uint32", "bool"}
+_ALLOWED_DTYPES = {"float16", "float32", "float64", "int64", "int32", "uint8", "uint16", "uint32",
+                   "bool"}
 
 
 def _align(n: int) -> int:

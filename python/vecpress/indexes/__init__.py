@@ -4,9 +4,10 @@ from .base import Index, SearchParams, load
 from .binary import BinaryIndex
 from .coded import CodedIndex
 from .flat import FlatIndex
+from .ivf import IVFIndex
 from .matryoshka import MatryoshkaIndex, prefix_recall_curve
 from .pq import PQIndex
 from .rq import RQIndex
 
-__all__ = ["Index", "SearchParams", "load", "BinaryIndex", "CodedIndex", "FlatIndex",
+__all__ = ["Index", "SearchParams", "load", "BinaryIndex", "CodedIndex", "FlatIndex", "IVFIndex",
            "MatryoshkaIndex", "prefix_recall_curve", "PQIndex", "RQIndex"]

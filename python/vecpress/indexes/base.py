@@ -42,7 +42,7 @@ from .._validate import as_f32_matrix, as_ids, check_count, check_int, check_k, 
 from ..backends import CPU, Backend
 from ..errors import DuplicateIdError, FormatError, NotTrainedError, ParameterError, UnknownIdError
 from ..io import read_arrays, write_arrays
-from ..stores import Float32Store, VectorStore
+from ..stores import VectorStore
 
 _REGISTRY: dict[str, type] = {}
 
@@ -61,11 +61,13 @@ class SearchParams:
         :class:`vecpress.MatryoshkaIndex`, one count per stage but the last.
     threads : kernel threads (0 = the index's setting, then all cores).
     dims : Matryoshka stages (prefix lengths), None elsewhere.
+    nprobe : inverted lists scanned per query (:class:`vecpress.IVFIndex`), None elsewhere.
     """
 
     rerank: int | tuple[int, ...] = 0
     threads: int = 0
     dims: tuple[int, ...] | None = None
+    nprobe: int | None = None
 
 
 class Index:
@@ -350,7 +352,7 @@ def load(path: Any, mmap: bool = False) -> Index:
     try:
         obj = cls._from_state(params, arrays)
         if obj._store is not None:
-            obj._store = Float32Store.from_arrays(obj.dim, arrays)
+            obj._store = type(obj._store).from_arrays(obj.dim, arrays)
         obj._ids = GrowableArray.from_array(np.asarray(arrays["ids"], dtype=np.int64))
         obj._next_id = int(params["next_id"])
     except FormatError as e:

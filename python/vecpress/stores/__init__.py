@@ -6,6 +6,9 @@ search pipeline needs. Float32 in RAM today; compact (float16, int8) and
 memory-mapped stores implement the same :class:`VectorStore` interface.
 """
 from .base import VectorStore
+from .compact import Float16Store, Int8Store
 from .float32 import Float32Store
 
-__all__ = ["VectorStore", "Float32Store"]
+STORES = {"float32": Float32Store, "float16": Float16Store, "int8": Int8Store}
+
+__all__ = ["VectorStore", "Float32Store", "Float16Store", "Int8Store", "STORES"]

@@ -1,6 +1,7 @@
 """The interface every vector store implements."""
 from __future__ import annotations
 
+import mmap
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -40,3 +41,18 @@ class VectorStore(ABC):
     @abstractmethod
     def arrays(self) -> dict[str, np.ndarray]:
         """What save() writes (name -> array)."""
+
+    @classmethod
+    @abstractmethod
+    def from_arrays(cls, dim: int, arrays: dict) -> VectorStore:
+        """The store that :meth:`arrays` saved (memory maps stay maps until written)."""
+
+    @property
+    def mapped(self) -> bool:
+        """True while the rows are a memory map of the index file (not in RAM)."""
+        a = self._rows.data
+        while a is not None:  # a view of a view of ... the file's map
+            if isinstance(a, (np.memmap, mmap.mmap)):
+                return True
+            a = getattr(a, "base", None)
+        return False

@@ -1,0 +1,48 @@
+#include "arrays.hpp"
+#include "vecpress/ivf.hpp"
+
+namespace vecpress {
+namespace bind {
+
+void bind_ivf(py::module_& m) {
+  m.def(
+      "ivf_adc_search_u8",
+      [](py::array tables, py::array codes, py::array rows, py::array offsets, py::array probes,
+         py::object probe_bias, py::object row_bias, bool largest, int k, int nthreads) {
+        auto C = matrix<uint8_t>(codes, "codes");
+        auto T = f32_tensor3(tables, "tables", "(nq, M, 256)", C.cols, 256);
+        auto R = vector<int64_t>(rows, "rows", C.rows);
+        auto O = vector<int64_t>(offsets, "offsets");
+        if (O.second < 2) throw shape_error("offsets must have nlist + 1 >= 2 entries");
+        const int64_t nlist = O.second - 1;
+        if (O.first[0] != 0 || O.first[nlist] != C.rows)
+          throw py::value_error("offsets must start at 0 and end at the number of codes");
+        for (int64_t l = 0; l < nlist; ++l)
+          if (O.first[l + 1] < O.first[l]) throw py::value_error("offsets must be non-decreasing");
+        auto P = matrix<int64_t>(probes, "probes");
+        if (P.rows != T.d0) throw shape_error("probes must have one row per query");
+        const float* pb = nullptr;
+        if (!probe_bias.is_none()) {
+          auto B = matrix<float>(probe_bias.cast<py::array>(), "probe_bias", P.cols);
+          if (B.rows != P.rows) throw shape_error("probe_bias must have the shape of probes");
+          pb = B.ptr;
+        }
+        const float* rb = nullptr;
+        if (!row_bias.is_none()) rb = vector<float>(row_bias.cast<py::array>(), "row_bias", C.rows).first;
+        check_k(k);
+        TopKOut<> out(T.d0, k);
+        {
+          py::gil_scoped_release nogil;
+          ivf_adc_search_u8(T.ptr, T.d0, C.cols, C.ptr, R.first, O.first, nlist, P.ptr, pb, P.cols,
+                            rb, largest, k, out.vp, out.ip, nthreads);
+        }
+        return out.result();
+      },
+      py::arg("tables"), py::arg("codes"), py::arg("rows"), py::arg("offsets"), py::arg("probes"),
+      py::arg("probe_bias"), py::arg("row_bias"), py::arg("largest"), py::arg("k"),
+      py::arg("nthreads") = 0,
+      "Top-k rows (nq, k) over the probed lists of grouped codes; see vecpress/ivf.hpp.");
+}
+
+}  // namespace bind
+}  // namespace vecpress

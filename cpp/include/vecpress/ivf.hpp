@@ -1,0 +1,27 @@
+// Inverted-file scan over 8-bit ADC codes: each query scans only the lists it
+// probes, scoring every code there with its (M, 256) table plus a per-probe
+// offset (the query-to-centroid term of residual codes) and, optionally, a
+// per-row term (L2 on residuals: ||r||^2 + 2 <c, r> of the stored code).
+//
+// Layouts: tables (nq, M, 256) float32; codes (n, M) uint8 grouped by list,
+// list l at positions [offsets[l], offsets[l + 1]); rows (n,) int64, the row
+// number of each grouped position (what the output reports, and the tie-break);
+// probes (nq, nprobe) int64 list numbers, -1 = none; probe_bias (nq, nprobe)
+// float32; row_bias (n,) float32 by grouped position, or null.
+#pragma once
+#include <cstdint>
+
+#include "vecpress/types.hpp"
+
+namespace vecpress {
+
+// Top-k per query, best first (largest: IP-like scores; else smallest), padded
+// with row -1. Scores of one code are summed in the order of adc_search_u8's
+// one-query path, so with zero offsets a list scan gives the flat scan's scores.
+void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t* codes,
+                       const idx_t* rows, const int64_t* offsets, int64_t nlist,
+                       const int64_t* probes, const float* probe_bias, int64_t nprobe,
+                       const float* row_bias, bool largest, int k, float* out_scores,
+                       idx_t* out_rows, int nthreads);
+
+}  // namespace vecpress

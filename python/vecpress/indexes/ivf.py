@@ -1,0 +1,275 @@
+"""Inverted-file index over any quantizer: coarse k-means lists, codes of the residuals
+to the list centroid, a scan of the probed lists only, and an optional rerank store."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import _core
+from .._arrays import GrowableArray
+from .._progress import Progress
+from .._validate import as_f32_matrix, check_choice, check_count, check_int
+from ..backends import CPU
+from ..errors import FormatError, ParameterError
+from ..quantizers.base import Quantizer
+from ..quantizers.binary import BinaryQuantizer
+from ..quantizers.nibbles import pack_nibbles, pair_tables
+from ..quantizers.pq import ProductQuantizer
+from ..quantizers.state import quantizer_from_state, quantizer_state
+from ..stores import STORES
+from .base import SearchParams, register
+from .coded import CodedIndex
+
+_ADD_CHUNK = 65_536  # rows encoded per step of add() (progress bar, bounded temporaries)
+
+
+def default_nlist(n_train: int) -> int:
+    """4 * sqrt(n) lists, with at least 39 training vectors per list (k-means' floor)."""
+    return int(max(1, min(4 * math.sqrt(n_train), n_train // 39)))
+
+
+@register
+class IVFIndex(CodedIndex):
+    """Inverted file: vectors are assigned to the nearest of ``nlist`` k-means centroids and
+    stored as codes of any quantizer; a search scans only the ``nprobe`` lists whose
+    centroids score best against the query, then optionally reranks exactly.
+
+    Parameters
+    ----------
+    dim : int
+    nlist : number of lists, or None to choose 4 * sqrt(n) from the training size.
+    quantizer : any codec of the quantizer protocol (untrained), e.g.
+        ``ProductQuantizer(dim, 48, 8)``, ``ProductQuantizer(dim, 96, 4)``,
+        ``ResidualQuantizer(dim, 16)``, ``BinaryQuantizer(dim)``. Default: PQ with
+        dim / 8 sub-quantizers of 8 bits.
+    metric : "ip" | "l2" | "cosine"
+    by_residual : encode x - centroid (default True, except for binary codes, whose
+        sign bits carry no scale to add to the centroid's score).
+    nprobe : lists scanned per query (default: nlist / 16, at least 1); per call too.
+    rerank : candidates rescored exactly from the store (0 = return code scores).
+    store : "float32", "float16" or "int8": how the vectors for reranking are kept
+        (only with rerank > 0). ``vecpress.load(path, mmap=True)`` leaves it on disk.
+    niter, seed : coarse k-means settings.
+    threads : int, optional (0/None = all cores).
+
+    Scores: IP (and cosine) codes score <q, c> + <q, r> for the residual r; L2 codes score
+    ||q - c||^2 - 2 <q, r> + (||r||^2 + 2 <c, r>), the last term stored per vector.
+    """
+
+    def __init__(self, dim: int, nlist: int | None = None, quantizer: Quantizer | None = None,
+                 metric: str = "ip", *, by_residual: bool | None = None,
+                 nprobe: int | None = None, rerank: int = 0, store: str = "float32",
+                 niter: int = 10, seed: int = 1234, threads: int | None = None) -> None:
+        super().__init__(dim, metric, threads, rerank)
+        self.nlist = None if nlist is None else check_int(nlist, "nlist", 1, 1 << 22)
+        if quantizer is None:
+            m = next(m for m in (self.dim // 8, 8, 4, 2, 1) if m and self.dim % m == 0)
+            quantizer = ProductQuantizer(self.dim, m, 8, threads=self.threads)
+        if not isinstance(quantizer, Quantizer):
+            raise ParameterError("quantizer must be a vecpress quantizer (ProductQuantizer, "
+                                 f"ResidualQuantizer, BinaryQuantizer, ...), got {quantizer!r}")
+        if quantizer.dim != self.dim:
+            raise ParameterError(f"the quantizer has dim {quantizer.dim}, the index {self.dim}")
+        self.quantizer = quantizer
+        if by_residual is None:
+            by_residual = not isinstance(quantizer, BinaryQuantizer)
+        self.by_residual = bool(by_residual)
+        self.nprobe = None if nprobe is None else check_int(nprobe, "nprobe", 1)
+        self.store = check_choice(store, "store", tuple(STORES))
+        self.niter = check_int(niter, "niter", 1, 1000)
+        self.seed = check_int(seed, "seed", 0, 2**63 - 1)
+        if self.rerank:
+            self._store = STORES[self.store](self.dim)
+        self.centroids: np.ndarray | None = None
+        self._paired = quantizer.ksub == 16  # two 4-bit codes per byte, paired tables
+        self._init_codes((quantizer.code_size + 1) // 2 if self._paired else quantizer.code_size)
+        self._lists = GrowableArray((), np.int32)
+        self._row_term = GrowableArray((), np.float32)  # L2 only
+        self._layout: tuple | None = None
+
+    # ---- training -------------------------------------------------------------
+    @property
+    def is_trained(self) -> bool:
+        return self.centroids is not None and self.quantizer.is_trained and (
+            self.store != "int8" or self._store is None or self._store.lo is not None)
+
+    def train(self, vectors: Any) -> IVFIndex:
+        """Learn the coarse centroids on sample vectors (n, dim), then the quantizer on the
+        (residual) vectors and, for an int8 store, its per-dimension range."""
+        x = self._training_sample(vectors)
+        nlist = self.nlist or default_nlist(x.shape[0])
+        if x.shape[0] < nlist:
+            raise ParameterError(f"training needs at least nlist = {nlist} vectors, got "
+                                 f"{x.shape[0]}")
+        self.centroids, _ = _core.kmeans_train(x, nlist, self.niter, self.seed, 256, False,
+                                               self.threads)
+        self.nlist = nlist
+        lists, _ = _core.kmeans_assign(x, self.centroids, self.threads)
+        self.quantizer.train(self._residuals(x, lists))
+        if self._store is not None and self.store == "int8":
+            self._store.train(x)
+        return self
+
+    # ---- adding ---------------------------------------------------------------
+    def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
+        """Add vectors (n, dim) (see :meth:`Index.add`); a progress bar shows on large adds."""
+        x = as_f32_matrix(vectors, "vectors", self.dim)
+        if x.shape[0] <= _ADD_CHUNK:
+            return super().add(x, ids)
+        self._check_ready()
+        # validate ids once for the whole call, then add in chunks
+        from .._validate import as_ids
+
+        if ids is not None:
+            ids = as_ids(ids, x.shape[0])
+        bar = Progress(math.ceil(x.shape[0] / _ADD_CHUNK), None, "IVF add", "chunk")
+        out = []
+        try:
+            for s in range(0, x.shape[0], _ADD_CHUNK):
+                out.append(super().add(x[s:s + _ADD_CHUNK],
+                                       None if ids is None else ids[s:s + _ADD_CHUNK]))
+                bar()
+        finally:
+            bar.close()
+        return np.concatenate(out)
+
+    def _add_rows(self, x: np.ndarray) -> None:
+        lists, _ = _core.kmeans_assign(x, self.centroids, self.threads)
+        r = self._residuals(x, lists)
+        codes = self.quantizer.encode(r)
+        term = None
+        if self.metric == "l2":
+            rec = self.quantizer.decode(codes)
+            term = np.einsum("ij,ij->i", rec, rec)
+            if self.by_residual:
+                term += 2.0 * np.einsum("ij,ij->i", rec, self.centroids[lists])
+        self._append_codes(pack_nibbles(codes) if self._paired else codes)
+        self._lists.append(lists.astype(np.int32))
+        if term is not None:
+            self._row_term.append(term.astype(np.float32))
+
+    def _residuals(self, x: np.ndarray, lists: np.ndarray) -> np.ndarray:
+        if not self.by_residual:
+            return x
+        return np.ascontiguousarray(x - self.centroids[lists], dtype=np.float32)
+
+    def _codes_changed(self) -> None:
+        self._layout = None
+
+    def _keep_rows(self, keep: np.ndarray) -> None:
+        super()._keep_rows(keep)
+        self._lists.keep(keep)
+        if len(self._row_term):
+            self._row_term.keep(keep)
+
+    # ---- search -----------------------------------------------------------------
+    def search(self, queries: Any, k: int, *, rerank: int | None = None,
+               nprobe: int | None = None,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`vecpress.Index.search`; ``nprobe`` lists are scanned per query."""
+        return self._search(queries, k, self._search_params(rerank=rerank, threads=threads,
+                                                            nprobe=nprobe))
+
+    def _search_params(self, rerank=None, threads=None, nprobe=None, **_):
+        p = super()._search_params(rerank=rerank, threads=threads)
+        default = self.nprobe or max(1, (self.nlist or 16) // 16)
+        n = default if nprobe is None else check_count(nprobe, "nprobe")
+        if n < 1:
+            raise ParameterError("nprobe must be >= 1")
+        return SearchParams(rerank=p.rerank, threads=p.threads, nprobe=min(n, self.nlist))
+
+    def _grouped(self) -> tuple:
+        """Codes grouped by list (built after each add/remove): (codes, rows, offsets, term)."""
+        if self._layout is None:
+            lists = self._lists.data
+            rows = np.argsort(lists, kind="stable").astype(np.int64)
+            offsets = np.zeros(self.nlist + 1, np.int64)
+            np.cumsum(np.bincount(lists, minlength=self.nlist), out=offsets[1:])
+            term = self._row_term.data[rows] if len(self._row_term) else None
+            self._layout = (np.ascontiguousarray(self._codes.data[rows]), rows, offsets, term)
+        return self._layout
+
+    def _byte_tables(self, q: np.ndarray) -> np.ndarray:
+        """IP tables (nq, code bytes, 256) of the codes' byte layout."""
+        qz = self.quantizer
+        if isinstance(qz, ProductQuantizer):
+            t = qz._tables(q, "ip")
+        elif isinstance(qz, BinaryQuantizer):
+            t = qz.compute_tables(q, "ip")
+        else:  # residual quantizers: tables padded to 256 entries unless paired
+            t = qz._tables(q, 1.0, 16 if self._paired else 256)
+        return pair_tables(t) if self._paired else t
+
+    def _scan(self, q, n_candidates: int, params: SearchParams):
+        t = params.threads
+        l2 = self.metric == "l2"
+        coarse_metric = _core.METRICS["l2" if l2 else "ip"]
+        cs, probes = CPU.flat_search(self.centroids, q, self.dim, coarse_metric, params.nprobe, t)
+        tables = self._byte_tables(q)
+        codes, rows, offsets, term = self._grouped()
+        if l2:
+            tables = tables * np.float32(-2.0)
+            bias = cs if self.by_residual else np.broadcast_to(
+                np.einsum("ij,ij->i", q, q)[:, None], cs.shape).astype(np.float32)
+        else:
+            bias = cs if self.by_residual else None
+        bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
+        return _core.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias, term,
+                                       not l2, n_candidates, t)
+
+    # ---- reporting ----------------------------------------------------------------
+    def bytes_per_vector(self) -> float:
+        """Bytes of RAM per vector: codes, list number, the grouped copy of the codes and
+        its row map (built for search), ids, the L2 term, and the rerank store unless it
+        is memory-mapped (see :meth:`memory_report`)."""
+        return float(sum(v for k, v in self.memory_report().items()
+                         if k not in ("store_on_disk", "store_read_per_query")))
+
+    def memory_report(self) -> dict:
+        """Bytes per vector by part: "codes" (row order + grouped copy), "ids", "lists"
+        (list number + row map), "l2_term", "store_in_ram", "store_on_disk", and
+        "store_read_per_query" (bytes the rerank reads per query at the default depth)."""
+        code = self._codes.row_shape[0]
+        mapped = self._store is not None and self._store.mapped
+        store = self._store.bytes_per_vector if self._store is not None else 0.0
+        return {"codes": 2.0 * code, "ids": 8.0, "lists": 4.0 + 8.0,
+                "l2_term": 4.0 if self.metric == "l2" else 0.0,
+                "store_in_ram": 0.0 if mapped else store,
+                "store_on_disk": store,
+                "store_read_per_query": float(self.rerank * store)}
+
+    # ---- persistence ----------------------------------------------------------------
+    def _state(self):
+        qp, qa = quantizer_state(self.quantizer)
+        arrays = {**self._code_arrays(), **qa, "lists": self._lists.data}
+        if self.centroids is not None:
+            arrays["centroids"] = self.centroids
+        if len(self._row_term):
+            arrays["l2_term"] = self._row_term.data
+        return ({"nlist": self.nlist, "by_residual": self.by_residual, "nprobe": self.nprobe,
+                 "rerank": self.rerank, "store": self.store, "niter": self.niter,
+                 "seed": self.seed, "threads": self.threads, "quantizer": qp}, arrays)
+
+    @classmethod
+    def _from_state(cls, params, arrays):
+        q = quantizer_from_state(params["quantizer"], arrays, params.get("threads", 0))
+        obj = cls(params["dim"], params["nlist"], q, params["metric"],
+                  by_residual=params["by_residual"], nprobe=params["nprobe"],
+                  rerank=params["rerank"], store=params["store"], niter=params["niter"],
+                  seed=params["seed"], threads=params.get("threads", 0))
+        if "centroids" in arrays:
+            c = np.asarray(arrays["centroids"], dtype=np.float32)
+            if c.shape != (obj.nlist, obj.dim) or not np.isfinite(c).all():
+                raise FormatError("centroids must be finite (nlist, dim)")
+            obj.centroids = np.ascontiguousarray(c)
+        obj._load_codes(arrays, "the quantizer")
+        lists = np.asarray(arrays["lists"])
+        if lists.dtype != np.int32 or lists.shape != (len(obj._codes),) or (
+                lists.size and (lists.min() < 0 or lists.max() >= (obj.nlist or 0))):
+            raise FormatError("lists must be int32 (n,) list numbers below nlist")
+        obj._lists = GrowableArray.from_array(lists)
+        if "l2_term" in arrays:
+            obj._row_term = GrowableArray.from_array(np.asarray(arrays["l2_term"], np.float32))
+        return obj  # load() restores the store

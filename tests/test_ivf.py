@@ -1,0 +1,144 @@
+"""The inverted-file index: exact against the flat scan of the same codec when every list
+is probed, recall on the real sample, add/remove/save/load/mmap round trips, stores."""
+import numpy as np
+import pytest
+
+import vecpress as vp
+from vecpress.metrics import recall_at_k
+
+
+def codecs(dim):
+    return {
+        "pq8": lambda: vp.ProductQuantizer(dim, 16, 8, niter=5),
+        "pq4": lambda: vp.ProductQuantizer(dim, 32, 4, niter=5),
+        "rq": lambda: vp.ResidualQuantizer(dim, 4, 8, beam=2),
+        "rq4": lambda: vp.ResidualQuantizer(dim, 5, 4, beam=2),
+        "binary": lambda: vp.BinaryQuantizer(dim),
+    }
+
+
+@pytest.fixture(scope="module")
+def data(sample):
+    return np.ascontiguousarray(sample.base[:3000, :64]), np.ascontiguousarray(sample.queries[:40, :64])
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("codec", ["pq8", "pq4", "rq", "binary"])
+def test_all_lists_probed_equals_flat_scan_of_the_same_codes(data, codec, metric):
+    """by_residual=False, nprobe=nlist: the same codes scanned by list give the flat
+    ADC scan's scores and ids exactly."""
+    x, q = data
+    if codec == "binary" and metric == "l2":
+        pytest.skip("binary codes score inner products only")
+    ivf = vp.IVFIndex(64, 16, codecs(64)[codec](), metric, by_residual=False)
+    ivf.train(x)
+    codes = ivf.quantizer.encode(x)
+    rec = ivf.quantizer.decode(codes)
+    ivf.add(x)
+    s, ids = ivf.search(q, 10, nprobe=16)
+    ref = q @ rec.T if metric == "ip" else ((q[:, None, :] - rec[None]) ** 2).sum(-1)
+    order = np.argsort(-ref if metric == "ip" else ref, axis=1, kind="stable")[:, :10]
+    np.testing.assert_allclose(s, np.take_along_axis(ref, order, 1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.take_along_axis(ref, ids, 1), s, rtol=1e-4, atol=1e-4)
+    if codec == "pq8" and metric == "ip":  # bit-identical with the flat PQ index
+        flat = vp.PQIndex(64, "ip", M=16, nbits=8)
+        flat.quantizer.set_codebooks(ivf.quantizer.codebooks)
+        flat.add(x)
+        fs, fids = flat.search(q, 10)
+        np.testing.assert_array_equal(fids, ids)
+        np.testing.assert_array_equal(fs, s)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
+@pytest.mark.parametrize("codec", ["pq8", "pq4", "rq4"])
+def test_residual_scores_are_exact_for_the_reconstruction(data, codec, metric):
+    """With residual codes the score is the metric against centroid + decoded residual."""
+    x, q = data
+    ivf = vp.IVFIndex(64, 8, codecs(64)[codec](), metric)
+    ivf.train(x)
+    ivf.add(x[:500])
+    s, ids = ivf.search(q, 5, nprobe=8)
+    xp, qp = ivf.transform(x[:500]), ivf.transform(q)
+    import vecpress._core as core
+    lists, _ = core.kmeans_assign(xp, ivf.centroids)
+    rec = ivf.centroids[lists] + ivf.quantizer.decode(ivf.quantizer.encode(xp - ivf.centroids[lists]))
+    ref = qp @ rec.T if metric != "l2" else ((qp[:, None, :] - rec[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(s, np.take_along_axis(ref, ids, 1), rtol=1e-3, atol=1e-3)
+
+
+def test_recall_on_real_sample_with_rerank(sample):
+    gt = sample.ensure_ground_truth(10)
+    ivf = vp.IVFIndex(384, 32, vp.ProductQuantizer(384, 48, 8, niter=5), rerank=100)
+    ivf.train(sample.base)
+    ivf.add(sample.base)
+    low = recall_at_k(ivf.search(sample.queries, 10, nprobe=2)[1], gt, 10)
+    high = recall_at_k(ivf.search(sample.queries, 10, nprobe=32)[1], gt, 10)
+    assert high >= 0.97 and low < high
+    assert recall_at_k(ivf.search(sample.queries, 10, nprobe=32, rerank=0)[1], gt, 10) >= 0.6
+
+
+def _built(x, store):
+    ivf = vp.IVFIndex(64, 8, codecs(64)["pq8"](), "l2", rerank=30, store=store)
+    ivf.train(x)
+    ids = ivf.add(x[:2000], np.arange(2000) * 2 + 1)
+    assert ivf.remove(ids[:100]) == 100
+    ivf.add(x[2000:])  # auto ids after the largest
+    return ivf, ids[:100]
+
+
+@pytest.mark.parametrize("store", ["float32", "float16", "int8"])
+def test_add_remove_save_load_mmap(data, store, tmp_path):
+    x, q = data
+    ivf, removed = _built(x, store)
+    s, i = ivf.search(q, 10, nprobe=4)
+    assert not np.isin(i, removed).any() and len(ivf) == len(x) - 100
+    ivf.save(tmp_path / "ivf.vp")
+    for mmap in (False, True):
+        back = vp.load(tmp_path / "ivf.vp", mmap=mmap)
+        assert isinstance(back, vp.IVFIndex) and len(back) == len(ivf)
+        s2, i2 = back.search(q, 10, nprobe=4)
+        np.testing.assert_array_equal(i2, i)
+        np.testing.assert_allclose(s2, s, rtol=1e-6)
+        assert back.memory_report()["store_in_ram"] == (0.0 if mmap else ivf._store.bytes_per_vector)
+        back.add(x[:5])  # a mapped store is copied on first write
+        assert len(back) == len(ivf) + 5
+    if store != "float32":  # compact stores rerank nearly as the float32 one
+        ref, _ = _built(x, "float32")
+        ri = ref.search(q, 10, nprobe=4)[1]
+        assert np.mean([np.isin(a, b).mean() for a, b in zip(ri, i)]) > 0.9
+
+
+def test_bad_input(data):
+    x, q = data
+    with pytest.raises(vp.ParameterError):
+        vp.IVFIndex(64, 0)
+    with pytest.raises(vp.ParameterError):
+        vp.IVFIndex(64, 8, vp.ProductQuantizer(32, 8, 8))
+    with pytest.raises(vp.ParameterError):
+        vp.IVFIndex(64, 8, "pq")
+    with pytest.raises(vp.ParameterError):
+        vp.IVFIndex(64, 8, store="float8")
+    ivf = vp.IVFIndex(64, 8, codecs(64)["pq8"]())
+    with pytest.raises(vp.NotTrainedError):
+        ivf.add(x)
+    with pytest.raises(vp.ParameterError):
+        vp.IVFIndex(64, 4000).train(x)
+    ivf.train(x)
+    ivf.add(x[:100])
+    with pytest.raises(vp.ParameterError):
+        ivf.search(q, 5, nprobe=0)
+    with pytest.raises(vp.ParameterTypeError):
+        ivf.search(q, 5, nprobe=1.5)
+    with pytest.raises(vp.ParameterError):
+        ivf.search(q, 5, rerank=10)  # built without a store
+    with pytest.raises(vp.DimensionError):
+        ivf.search(q[:, :32], 5)
+    assert ivf.search(q, 5, nprobe=10**6)[1].shape == (40, 5)  # capped at nlist
+
+
+def test_default_nlist_and_nprobe(sample):
+    ivf = vp.IVFIndex(384)
+    ivf.train(sample.base)
+    assert ivf.nlist == min(int(4 * np.sqrt(len(sample.base))), len(sample.base) // 39)
+    ivf.add(sample.base)
+    assert ivf.search(sample.queries[:3], 5)[1].shape == (3, 5)
