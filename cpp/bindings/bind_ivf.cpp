@@ -1,4 +1,5 @@
 #include "arrays.hpp"
+#include "vecpress/fastscan.hpp"
 #include "vecpress/ivf.hpp"
 
 namespace vecpress {
@@ -42,6 +43,47 @@ void bind_ivf(py::module_& m) {
       py::arg("probe_bias"), py::arg("row_bias"), py::arg("largest"), py::arg("k"),
       py::arg("nthreads") = 0,
       "Top-k rows (nq, k) over the probed lists of grouped codes; see vecpress/ivf.hpp.");
+
+  m.def(
+      "ivf_fastscan_search",
+      [](py::array tables, py::array packed, py::array rows, py::array block_offsets,
+         py::array probes, py::object probe_bias, bool largest, int k, int rescore, int nthreads) {
+        auto T = f32_tensor3(tables, "tables", "(nq, M, 16)", -1, 16);
+        const int64_t M = T.d1;
+        auto R = vector<int64_t>(rows, "rows");
+        if (R.second % 32) throw shape_error("rows must cover whole 32-vector blocks");
+        const int64_t nblocks = R.second / 32;
+        auto Pk = vector<uint8_t>(packed, "packed", nblocks * fastscan_block_bytes(M));
+        auto O = vector<int64_t>(block_offsets, "block_offsets");
+        if (O.second < 2) throw shape_error("block_offsets must have nlist + 1 >= 2 entries");
+        const int64_t nlist = O.second - 1;
+        if (O.first[0] != 0 || O.first[nlist] != nblocks)
+          throw py::value_error("block_offsets must start at 0 and end at the number of blocks");
+        for (int64_t l = 0; l < nlist; ++l)
+          if (O.first[l + 1] < O.first[l])
+            throw py::value_error("block_offsets must be non-decreasing");
+        auto P = matrix<int64_t>(probes, "probes");
+        if (P.rows != T.d0) throw shape_error("probes must have one row per query");
+        const float* pb = nullptr;
+        if (!probe_bias.is_none()) {
+          auto B = matrix<float>(probe_bias.cast<py::array>(), "probe_bias", P.cols);
+          if (B.rows != P.rows) throw shape_error("probe_bias must have the shape of probes");
+          pb = B.ptr;
+        }
+        check_k(k);
+        if (rescore < 0) throw py::value_error("rescore must be non-negative");
+        TopKOut<> out(T.d0, k);
+        {
+          py::gil_scoped_release nogil;
+          ivf_fastscan_search(T.ptr, T.d0, M, Pk.first, R.first, O.first, nlist, P.ptr, pb, P.cols,
+                              largest, k, rescore, out.vp, out.ip, nthreads);
+        }
+        return out.result();
+      },
+      py::arg("tables"), py::arg("packed"), py::arg("rows"), py::arg("block_offsets"),
+      py::arg("probes"), py::arg("probe_bias"), py::arg("largest"), py::arg("k"),
+      py::arg("rescore"), py::arg("nthreads") = 0,
+      "Top-k rows (nq, k) over the probed lists of 4-bit fast-scan blocks; see vecpress/ivf.hpp.");
 }
 
 }  // namespace bind

@@ -24,11 +24,6 @@ constexpr int64_t kLutMax = 127;
 inline int64_t nibble_byte(int64_t i, int64_t m) { return (m / 2) * 32 + (m & 1) * 16 + (i & 15); }
 inline int nibble_shift(int64_t i) { return i < 16 ? 0 : 4; }
 
-inline uint8_t packed_code(const uint8_t* packed, int64_t bb, int64_t id, int64_t m) {
-  const uint8_t* block = packed + (id / 32) * bb;
-  int64_t i = id % 32;
-  return (block[nibble_byte(i, m)] >> nibble_shift(i)) & 15;
-}
 
 }  // namespace
 
@@ -49,13 +44,12 @@ void pq4_pack(const uint8_t* codes, int64_t n, int64_t M, uint8_t* packed) {
 
 void pq4_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes) {
   VP_CHECK(M > 0, "M must be positive");
-  const int64_t bb = fastscan_block_bytes(M);
   for (int64_t v = 0; v < n; ++v)
-    for (int64_t m = 0; m < M; ++m) codes[v * M + m] = packed_code(packed, bb, v, m);
+    for (int64_t m = 0; m < M; ++m) codes[v * M + m] = fastscan_code(packed, M, v, m);
 }
 
 void fastscan_quantize_luts(const float* tables, int64_t nq, int64_t M, bool largest,
-                            uint8_t* luts) {
+                            uint8_t* luts, float* scales) {
   const int64_t Mp = fastscan_mpad(M);
   const float qmax = float(std::min<int64_t>(kLutMax, 65535 / Mp));
   std::memset(luts, 0, size_t(nq * Mp * 16));
@@ -75,6 +69,7 @@ void fastscan_quantize_luts(const float* tables, int64_t nq, int64_t M, bool lar
       span = std::max(span, mx - mn);
     }
     const float a = span > 0 ? qmax / span : 0.0f;
+    if (scales) scales[i] = a;
     for (int64_t m = 0; m < M; ++m)
       for (int c = 0; c < 16; ++c) {
         float v = std::nearbyint((sign * t[m * 16 + c] - lo[m]) * a);
@@ -144,7 +139,7 @@ void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_
     for (int r = 0; r < heaps[q].size(); ++r) {
       idx_t id = hi[q * rescore + r];
       float s = 0;
-      for (int64_t m = 0; m < M; ++m) s += t[m * 16 + packed_code(packed, bb, id, m)];
+      for (int64_t m = 0; m < M; ++m) s += t[m * 16 + fastscan_code(packed, M, id, m)];
       h.push(s, id);
     }
     h.finalize();

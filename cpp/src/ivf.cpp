@@ -6,6 +6,11 @@
 #include <algorithm>
 #include <vector>
 
+#include <cmath>
+#include <type_traits>
+
+#include "dispatch.hpp"
+#include "vecpress/fastscan.hpp"
 #include "vecpress/parallel.hpp"
 #include "vecpress/topk.hpp"
 
@@ -73,4 +78,87 @@ void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t
   });
 }
 
+namespace {
+
+// One query: quantized sums of the probed lists' blocks through a heap of
+// `rescore` candidates keyed by sum + bias (both in LUT units, smaller is
+// better), then the exact float rescoring of those candidates.
+template <class Cmp>
+void fastscan_query(const detail::AdcFns& fns, const float* T, const uint8_t* lut, float scale,
+                    int64_t M, const uint8_t* packed, const idx_t* rows, const int64_t* boff,
+                    int64_t nlist, const int64_t* probes, const float* pbias, int64_t nprobe,
+                    int k, int rescore, std::vector<int32_t>& hv, std::vector<idx_t>& hi,
+                    float* ov, idx_t* oi) {
+  const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
+  const float sign = std::is_same<Cmp, Larger>::value ? -1.0f : 1.0f;
+  TopK<int32_t, Smaller> cand(hv.data(), hi.data(), rescore);
+  uint16_t sc[32];
+  uint32_t mask;
+  for (int64_t p = 0; p < nprobe; ++p) {
+    const int64_t l = probes[p];
+    if (l < 0) continue;
+    VP_CHECK(l < nlist, "ivf_fastscan_search: probe list out of range");
+    const int32_t shift = pbias ? int32_t(std::lrint(sign * scale * pbias[p])) : 0;
+    for (int64_t b = boff[l]; b < boff[l + 1]; ++b) {
+      // A vector enters only if sum + shift <= the heap's worst key.
+      int64_t t = cand.full() ? int64_t(cand.threshold()) - shift : 0xFFFF;
+      if (t < 0) break;  // nothing left in this list can enter (blocks do not sort, but
+                         // every sum is >= 0, so no later block of it can either)
+      const uint16_t thr = uint16_t(std::min<int64_t>(t, 0xFFFF));
+      fns.fastscan_block(packed + b * bb, Mp, lut, 1, &thr, sc, &mask);
+      while (mask) {
+        const int v = __builtin_ctz(mask);
+        mask &= mask - 1;
+        const idx_t pos = b * 32 + v;
+        if (rows[pos] < 0) continue;  // padding of the list's last block
+        const int32_t key = int32_t(sc[v]) + shift;
+        if (cand.full() && key > cand.threshold()) continue;
+        cand.push(key, (pos << 16) | p);  // the probe index rides along for its bias
+      }
+    }
+  }
+  TopK<float, Cmp> best(ov, oi, k);
+  for (int r = 0; r < cand.size(); ++r) {
+    const idx_t pos = hi[r] >> 16;
+    const int64_t p = hi[r] & 0xFFFF;
+    float s = 0;
+    for (int64_t m = 0; m < M; ++m) s += T[m * 16 + fastscan_code(packed, M, pos, m)];
+    best.push(pbias ? s + pbias[p] : s, rows[pos]);
+  }
+  best.finalize();
+}
+
+}  // namespace
+
+void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* packed,
+                         const idx_t* rows, const int64_t* block_offsets, int64_t nlist,
+                         const int64_t* probes, const float* probe_bias, int64_t nprobe,
+                         bool largest, int k, int rescore, float* out_scores, idx_t* out_rows,
+                         int nthreads) {
+  VP_CHECK(M > 0 && nlist > 0 && k >= 0 && nprobe >= 0, "ivf_fastscan_search: bad sizes");
+  VP_CHECK(nprobe < (1 << 16), "ivf_fastscan_search: nprobe must be < 65536");
+  if (nq == 0 || k == 0) return;
+  rescore = std::max(k, rescore);
+  const int64_t Mp = fastscan_mpad(M);
+  const auto& fns = detail::adc_fns();
+  parallel_for(nq, nthreads, [&](int64_t q) {
+    std::vector<uint8_t> lut(Mp * 16);
+    float scale = 0;
+    fastscan_quantize_luts(tables + q * M * 16, 1, M, largest, lut.data(), &scale);
+    std::vector<int32_t> hv(rescore);
+    std::vector<idx_t> hi(rescore);
+    const int64_t* pr = probes + q * nprobe;
+    const float* pb = probe_bias ? probe_bias + q * nprobe : nullptr;
+    if (largest)
+      fastscan_query<Larger>(fns, tables + q * M * 16, lut.data(), scale, M, packed, rows,
+                             block_offsets, nlist, pr, pb, nprobe, k, rescore, hv, hi,
+                             out_scores + q * k, out_rows + q * k);
+    else
+      fastscan_query<Smaller>(fns, tables + q * M * 16, lut.data(), scale, M, packed, rows,
+                              block_offsets, nlist, pr, pb, nprobe, k, rescore, hv, hi,
+                              out_scores + q * k, out_rows + q * k);
+  });
+}
+
 }  // namespace vecpress
+

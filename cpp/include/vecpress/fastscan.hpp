@@ -25,6 +25,13 @@ inline int64_t fastscan_mpad(int64_t M) { return (M + 1) / 2 * 2; }
 // Bytes of one packed block (32 vectors).
 inline int64_t fastscan_block_bytes(int64_t M) { return 16 * fastscan_mpad(M); }
 
+// The 4-bit code of sub-quantizer m of vector v in a packed array (layout above).
+inline uint8_t fastscan_code(const uint8_t* packed, int64_t M, int64_t v, int64_t m) {
+  const uint8_t* block = packed + (v / 32) * fastscan_block_bytes(M);
+  const int64_t i = v % 32;
+  return (block[(m / 2) * 32 + (m & 1) * 16 + (i & 15)] >> (i < 16 ? 0 : 4)) & 15;
+}
+
 // codes (n, M) uint8 with values < 16 -> packed (nblocks * block_bytes) uint8.
 void pq4_pack(const uint8_t* codes, int64_t n, int64_t M, uint8_t* packed);
 // Inverse of pq4_pack: packed -> codes (n, M).
@@ -37,8 +44,11 @@ void pq4_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes);
 // qmax = min(127, 65535 / Mp): entries use 7 of their 8 bits so two lookups
 // can be added in uint8 before widening, and the uint16 sums cannot overflow.
 // The candidates are re-scored exactly, so the lost bit costs little recall.
+// scales (nq,), when not null, receives each query's factor a: a float table sum S
+// relates to the quantized sum Q by sign * S = Q / a + sum_m lo_m (sign -1 for largest),
+// so an offset b added to S moves Q by sign * a * b.
 void fastscan_quantize_luts(const float* tables, int64_t nq, int64_t M, bool largest,
-                            uint8_t* luts);
+                            uint8_t* luts, float* scales = nullptr);
 
 // Quantized sums (nq, n) uint16 of every vector: for tests and inspection.
 void fastscan_scores(const uint8_t* luts, int64_t nq, int64_t M, const uint8_t* packed,

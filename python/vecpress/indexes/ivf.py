@@ -48,6 +48,9 @@ class IVFIndex(CodedIndex):
     by_residual : encode x - centroid (default True, except for binary codes, whose
         sign bits carry no scale to add to the centroid's score).
     nprobe : lists scanned per query (default: nlist / 16, at least 1); per call too.
+    rescore : 4-bit PQ with "ip"/"cosine" scans the lists with fast-scan (8-bit quantized
+        tables, 32 codes per shuffle); this many candidates per query are rescored with the
+        float tables (default 2 * the candidates wanted).
     rerank : candidates rescored exactly from the store (0 = return code scores).
     store : "float32", "float16" or "int8": how the vectors for reranking are kept
         (only with rerank > 0). ``vecpress.load(path, mmap=True)`` leaves it on disk.
@@ -60,7 +63,8 @@ class IVFIndex(CodedIndex):
 
     def __init__(self, dim: int, nlist: int | None = None, quantizer: Quantizer | None = None,
                  metric: str = "ip", *, by_residual: bool | None = None,
-                 nprobe: int | None = None, rerank: int = 0, store: str = "float32",
+                 nprobe: int | None = None, rerank: int = 0, rescore: int | None = None,
+                 store: str = "float32",
                  niter: int = 10, seed: int = 1234, threads: int | None = None) -> None:
         super().__init__(dim, metric, threads, rerank)
         self.nlist = None if nlist is None else check_int(nlist, "nlist", 1, 1 << 22)
@@ -77,6 +81,7 @@ class IVFIndex(CodedIndex):
             by_residual = not isinstance(quantizer, BinaryQuantizer)
         self.by_residual = bool(by_residual)
         self.nprobe = None if nprobe is None else check_int(nprobe, "nprobe", 1)
+        self.rescore = None if rescore is None else check_int(rescore, "rescore", 1, 1 << 20)
         self.store = check_choice(store, "store", tuple(STORES))
         self.niter = check_int(niter, "niter", 1, 1000)
         self.seed = check_int(seed, "seed", 0, 2**63 - 1)
@@ -84,6 +89,10 @@ class IVFIndex(CodedIndex):
             self._store = STORES[self.store](self.dim)
         self.centroids: np.ndarray | None = None
         self._paired = quantizer.ksub == 16  # two 4-bit codes per byte, paired tables
+        # 4-bit PQ on IP scores: lists in fast-scan blocks (L2's per-row term does not fit
+        # the quantized sums, so L2 keeps the byte-table scan)
+        self._fastscan = (isinstance(quantizer, ProductQuantizer) and quantizer.nbits == 4
+                          and self.metric != "l2")
         self._init_codes((quantizer.code_size + 1) // 2 if self._paired else quantizer.code_size)
         self._lists = GrowableArray((), np.int32)
         self._row_term = GrowableArray((), np.float32)  # L2 only
@@ -181,15 +190,40 @@ class IVFIndex(CodedIndex):
         return SearchParams(rerank=p.rerank, threads=p.threads, nprobe=min(n, self.nlist))
 
     def _grouped(self) -> tuple:
-        """Codes grouped by list (built after each add/remove): (codes, rows, offsets, term)."""
+        """The scan's layout, rebuilt after each add/remove: codes grouped by list as
+        (codes, rows, offsets, term), or for fast-scan (packed, rows, block_offsets, None)
+        with each list padded to whole 32-vector blocks (rows -1 there)."""
         if self._layout is None:
             lists = self._lists.data
             rows = np.argsort(lists, kind="stable").astype(np.int64)
-            offsets = np.zeros(self.nlist + 1, np.int64)
-            np.cumsum(np.bincount(lists, minlength=self.nlist), out=offsets[1:])
-            term = self._row_term.data[rows] if len(self._row_term) else None
-            self._layout = (np.ascontiguousarray(self._codes.data[rows]), rows, offsets, term)
+            sizes = np.bincount(lists, minlength=self.nlist)
+            if self._fastscan:
+                blocks = (sizes + 31) // 32
+                boff = np.zeros(self.nlist + 1, np.int64)
+                np.cumsum(blocks, out=boff[1:])
+                # position of each grouped row inside its list's padded run
+                start = np.repeat(boff[:-1] * 32 - np.concatenate([[0], np.cumsum(sizes)[:-1]]),
+                                  sizes)
+                pos = np.arange(len(rows)) + start
+                prow = np.full(int(boff[-1]) * 32, -1, np.int64)
+                prow[pos] = rows
+                codes = np.zeros((len(prow), self.quantizer.M), np.uint8)
+                codes[pos] = self.codes[rows]
+                self._layout = (_core.pq4_pack(codes), prow, boff, None)
+            else:
+                offsets = np.zeros(self.nlist + 1, np.int64)
+                np.cumsum(sizes, out=offsets[1:])
+                term = self._row_term.data[rows] if len(self._row_term) else None
+                self._layout = (np.ascontiguousarray(self._codes.data[rows]), rows, offsets, term)
         return self._layout
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Codes (n, code_size) uint8 in row order, one sub-code per byte."""
+        from ..quantizers.nibbles import unpack_nibbles
+
+        c = self._codes.data
+        return unpack_nibbles(c, self.quantizer.code_size) if self._paired else c
 
     def _byte_tables(self, q: np.ndarray) -> np.ndarray:
         """IP tables (nq, code bytes, 256) of the codes' byte layout."""
@@ -207,8 +241,13 @@ class IVFIndex(CodedIndex):
         l2 = self.metric == "l2"
         coarse_metric = _core.METRICS["l2" if l2 else "ip"]
         cs, probes = CPU.flat_search(self.centroids, q, self.dim, coarse_metric, params.nprobe, t)
-        tables = self._byte_tables(q)
         codes, rows, offsets, term = self._grouped()
+        if self._fastscan:
+            bias = np.ascontiguousarray(cs) if self.by_residual else None
+            rescore = self.rescore if self.rescore is not None else 2 * n_candidates
+            return _core.ivf_fastscan_search(self.quantizer._tables(q, "ip"), codes, rows, offsets,
+                                             probes, bias, True, n_candidates, rescore, t)
+        tables = self._byte_tables(q)
         if l2:
             tables = tables * np.float32(-2.0)
             bias = cs if self.by_residual else np.broadcast_to(
@@ -249,6 +288,7 @@ class IVFIndex(CodedIndex):
         if len(self._row_term):
             arrays["l2_term"] = self._row_term.data
         return ({"nlist": self.nlist, "by_residual": self.by_residual, "nprobe": self.nprobe,
+                 "rescore": self.rescore,
                  "rerank": self.rerank, "store": self.store, "niter": self.niter,
                  "seed": self.seed, "threads": self.threads, "quantizer": qp}, arrays)
 
@@ -257,6 +297,7 @@ class IVFIndex(CodedIndex):
         q = quantizer_from_state(params["quantizer"], arrays, params.get("threads", 0))
         obj = cls(params["dim"], params["nlist"], q, params["metric"],
                   by_residual=params["by_residual"], nprobe=params["nprobe"],
+                  rescore=params.get("rescore"),
                   rerank=params["rerank"], store=params["store"], niter=params["niter"],
                   seed=params["seed"], threads=params.get("threads", 0))
         if "centroids" in arrays:
