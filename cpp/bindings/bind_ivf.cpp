@@ -47,7 +47,8 @@ void bind_ivf(py::module_& m) {
   m.def(
       "ivf_fastscan_search",
       [](py::array tables, py::array packed, py::array rows, py::array block_offsets,
-         py::array probes, py::object probe_bias, bool largest, int k, int rescore, int nthreads) {
+         py::array row_codes, py::array probes, py::object probe_bias, bool largest, int k,
+         int rescore, int nthreads) {
         auto T = f32_tensor3(tables, "tables", "(nq, M, 16)", -1, 16);
         const int64_t M = T.d1;
         auto R = vector<int64_t>(rows, "rows");
@@ -62,6 +63,10 @@ void bind_ivf(py::module_& m) {
         for (int64_t l = 0; l < nlist; ++l)
           if (O.first[l + 1] < O.first[l])
             throw py::value_error("block_offsets must be non-decreasing");
+        auto RC = matrix<uint8_t>(row_codes, "row_codes", (M + 1) / 2);
+        for (int64_t i = 0; i < R.second; ++i)
+          if (R.first[i] < -1 || R.first[i] >= RC.rows)
+            throw py::value_error("rows must be -1 or row numbers of row_codes");
         auto P = matrix<int64_t>(probes, "probes");
         if (P.rows != T.d0) throw shape_error("probes must have one row per query");
         const float* pb = nullptr;
@@ -75,14 +80,14 @@ void bind_ivf(py::module_& m) {
         TopKOut<> out(T.d0, k);
         {
           py::gil_scoped_release nogil;
-          ivf_fastscan_search(T.ptr, T.d0, M, Pk.first, R.first, O.first, nlist, P.ptr, pb, P.cols,
-                              largest, k, rescore, out.vp, out.ip, nthreads);
+          ivf_fastscan_search(T.ptr, T.d0, M, Pk.first, R.first, O.first, nlist, RC.ptr, P.ptr, pb,
+                              P.cols, largest, k, rescore, out.vp, out.ip, nthreads);
         }
         return out.result();
       },
       py::arg("tables"), py::arg("packed"), py::arg("rows"), py::arg("block_offsets"),
-      py::arg("probes"), py::arg("probe_bias"), py::arg("largest"), py::arg("k"),
-      py::arg("rescore"), py::arg("nthreads") = 0,
+      py::arg("row_codes"), py::arg("probes"), py::arg("probe_bias"), py::arg("largest"),
+      py::arg("k"), py::arg("rescore"), py::arg("nthreads") = 0,
       "Top-k rows (nq, k) over the probed lists of 4-bit fast-scan blocks; see vecpress/ivf.hpp.");
 }
 

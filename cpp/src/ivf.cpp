@@ -86,9 +86,9 @@ namespace {
 template <class Cmp>
 void fastscan_query(const detail::AdcFns& fns, const float* T, const uint8_t* lut, float scale,
                     int64_t M, const uint8_t* packed, const idx_t* rows, const int64_t* boff,
-                    int64_t nlist, const int64_t* probes, const float* pbias, int64_t nprobe,
-                    int k, int rescore, std::vector<int32_t>& hv, std::vector<idx_t>& hi,
-                    float* ov, idx_t* oi) {
+                    int64_t nlist, const uint8_t* row_codes, const int64_t* probes,
+                    const float* pbias, int64_t nprobe, int k, int rescore,
+                    std::vector<int32_t>& hv, std::vector<idx_t>& hi, float* ov, idx_t* oi) {
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
   const float sign = std::is_same<Cmp, Larger>::value ? -1.0f : 1.0f;
   TopK<int32_t, Smaller> cand(hv.data(), hi.data(), rescore);
@@ -118,12 +118,15 @@ void fastscan_query(const detail::AdcFns& fns, const float* T, const uint8_t* lu
     }
   }
   TopK<float, Cmp> best(ov, oi, k);
+  const int64_t Mb = (M + 1) / 2;
   for (int r = 0; r < cand.size(); ++r) {
-    const idx_t pos = hi[r] >> 16;
+    const idx_t row = rows[hi[r] >> 16];
     const int64_t p = hi[r] & 0xFFFF;
+    // the row-order copy: two codes per byte, contiguous (cheaper than the packed block)
+    const uint8_t* c = row_codes + row * Mb;
     float s = 0;
-    for (int64_t m = 0; m < M; ++m) s += T[m * 16 + fastscan_code(packed, M, pos, m)];
-    best.push(pbias ? s + pbias[p] : s, rows[pos]);
+    for (int64_t m = 0; m < M; ++m) s += T[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
+    best.push(pbias ? s + pbias[p] : s, row);
   }
   best.finalize();
 }
@@ -132,9 +135,9 @@ void fastscan_query(const detail::AdcFns& fns, const float* T, const uint8_t* lu
 
 void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* packed,
                          const idx_t* rows, const int64_t* block_offsets, int64_t nlist,
-                         const int64_t* probes, const float* probe_bias, int64_t nprobe,
-                         bool largest, int k, int rescore, float* out_scores, idx_t* out_rows,
-                         int nthreads) {
+                         const uint8_t* row_codes, const int64_t* probes,
+                         const float* probe_bias, int64_t nprobe, bool largest, int k,
+                         int rescore, float* out_scores, idx_t* out_rows, int nthreads) {
   VP_CHECK(M > 0 && nlist > 0 && k >= 0 && nprobe >= 0, "ivf_fastscan_search: bad sizes");
   VP_CHECK(nprobe < (1 << 16), "ivf_fastscan_search: nprobe must be < 65536");
   if (nq == 0 || k == 0) return;
@@ -151,11 +154,11 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
     const float* pb = probe_bias ? probe_bias + q * nprobe : nullptr;
     if (largest)
       fastscan_query<Larger>(fns, tables + q * M * 16, lut.data(), scale, M, packed, rows,
-                             block_offsets, nlist, pr, pb, nprobe, k, rescore, hv, hi,
+                             block_offsets, nlist, row_codes, pr, pb, nprobe, k, rescore, hv, hi,
                              out_scores + q * k, out_rows + q * k);
     else
       fastscan_query<Smaller>(fns, tables + q * M * 16, lut.data(), scale, M, packed, rows,
-                              block_offsets, nlist, pr, pb, nprobe, k, rescore, hv, hi,
+                              block_offsets, nlist, row_codes, pr, pb, nprobe, k, rescore, hv, hi,
                               out_scores + q * k, out_rows + q * k);
   });
 }

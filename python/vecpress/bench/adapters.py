@@ -219,6 +219,37 @@ class VpRQ(_VpCoded):
     cls_name = "RQIndex"
 
 
+class VpIVF(VecpressAdapter):
+    """vecpress.IVFIndex. params: nlist, codec ("pq" default, "rq", "binary"), M, nbits,
+    beam (rq), rerank, store ("float32"/"float16"/"int8"), rescore, mmap (true: save and
+    reopen with load(mmap=True) so the rerank store stays on disk). search settings:
+    nprobe, rerank. bytes_per_vector counts RAM only (codes, lists, ids, an in-RAM store)."""
+
+    def make(self):
+        import vecpress as vp
+        p = dict(self.params)
+        self.mmap = bool(p.pop("mmap", False))
+        codec, M, nbits = p.pop("codec", "pq"), p.pop("M", self.dim // 8), p.pop("nbits", 8)
+        beam = p.pop("beam", 4)
+        q = {"pq": lambda: vp.ProductQuantizer(self.dim, M, nbits, threads=self.threads),
+             "rq": lambda: vp.ResidualQuantizer(self.dim, M, nbits, beam=beam,
+                                                threads=self.threads),
+             "binary": lambda: vp.BinaryQuantizer(self.dim, threads=self.threads)}[codec]()
+        return vp.IVFIndex(self.dim, quantizer=q, metric=self.metric, threads=self.threads, **p)
+
+    def add(self, x):
+        super().add(x)
+        if self.mmap:  # the rerank store stays in the file; codes and lists are read in
+            import vecpress as vp
+            fd, self._path = tempfile.mkstemp(suffix=".vp")
+            os.close(fd)
+            self.index.save(self._path)
+            self.index = vp.load(self._path, mmap=True)
+
+    def code_bytes(self):
+        return None  # reads only the probed lists
+
+
 # ------------------------------------------------------------------- faiss --
 class FaissAdapter(Adapter):
     library = "faiss"
@@ -374,6 +405,29 @@ class FaissIVFPQ(FaissAdapter):
         return self.params.get("M", 48) * self.params.get("nbits", 8) / 8 + 8
 
 
+class FaissIVFRefine(FaissAdapter):
+    """index_factory "IVF{nlist},PQ{M}x4fs,RFlat" (fast-scan lists + flat refine), or any
+    factory string given as params.factory. search settings: nprobe, k_factor."""
+
+    def make(self):
+        p = self.params
+        spec = p.get("factory") or f"IVF{p.get('nlist', 1024)},PQ{p.get('M', 48)}x4fs,RFlat"
+        self.spec = spec
+        return self.faiss.index_factory(self.dim, spec, self.fmetric)
+
+    def search_params(self, k, nprobe=None, k_factor=None):
+        f = self.faiss
+        ivf = f.SearchParametersIVF(nprobe=int(nprobe or 1))
+        if "RFlat" not in self.spec:
+            return ivf
+        return f.IndexRefineSearchParameters(k_factor=float(k_factor or 1), base_index_params=ivf)
+
+    def bytes_per_vector(self):
+        # 4-bit codes + the 8-byte id per list entry, + the float refine copy
+        pq = self.params.get("M", 48) / 2 + 8
+        return pq + (4 * self.dim if "RFlat" in self.spec else 0)
+
+
 class FaissHNSW(FaissAdapter):
     """IndexHNSWFlat. params: M, efConstruction. search settings: efSearch."""
 
@@ -481,10 +535,12 @@ ADAPTERS: dict[str, type] = {
     "vecpress.binary": VpBinary,
     "vecpress.pq": VpPQ,
     "vecpress.rq": VpRQ,
+    "vecpress.ivf": VpIVF,
     "faiss.flat": FaissFlat,
     "faiss.pq": FaissPQ,
     "faiss.rq": FaissRQ,
     "faiss.ivfpq": FaissIVFPQ,
+    "faiss.ivf_refine": FaissIVFRefine,
     "faiss.hnsw": FaissHNSW,
     "faiss.binary": FaissBinary,
     "hnswlib.hnsw": HnswlibHNSW,

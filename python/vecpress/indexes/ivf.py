@@ -246,7 +246,8 @@ class IVFIndex(CodedIndex):
             bias = np.ascontiguousarray(cs) if self.by_residual else None
             rescore = self.rescore if self.rescore is not None else 2 * n_candidates
             return _core.ivf_fastscan_search(self.quantizer._tables(q, "ip"), codes, rows, offsets,
-                                             probes, bias, True, n_candidates, rescore, t)
+                                             self._codes.data, probes, bias, True, n_candidates,
+                                             rescore, t)
         tables = self._byte_tables(q)
         if l2:
             tables = tables * np.float32(-2.0)
