@@ -80,53 +80,115 @@ void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t
 
 namespace {
 
-// One query: quantized sums of the probed lists' blocks through a heap of
-// `rescore` candidates keyed by sum + bias (both in LUT units, smaller is
-// better), then the exact float rescoring of those candidates.
-template <class Cmp>
-void fastscan_query(const detail::AdcFns& fns, const float* T, const uint8_t* lut, float scale,
-                    int64_t M, const uint8_t* packed, const idx_t* rows, const int64_t* boff,
-                    int64_t nlist, const uint8_t* row_codes, const int64_t* probes,
-                    const float* pbias, int64_t nprobe, int k, int rescore,
-                    std::vector<int32_t>& hv, std::vector<idx_t>& hi, float* ov, idx_t* oi) {
+constexpr int64_t kFsQueries = 8;  // queries scanned together per block (fast-scan kernel)
+
+// The probes regrouped by list: entries [start[l], start[l + 1]) name the (query, probe)
+// pairs that probe list l, queries in increasing order.
+struct ListProbes {
+  std::vector<int64_t> start, query, probe;
+  ListProbes(const int64_t* probes, int64_t nq, int64_t nprobe, int64_t nlist)
+      : start(nlist + 1, 0) {
+    for (int64_t i = 0; i < nq * nprobe; ++i) {
+      const int64_t l = probes[i];
+      if (l < 0) continue;
+      VP_CHECK(l < nlist, "ivf_fastscan_search: probe list out of range");
+      ++start[l + 1];
+    }
+    for (int64_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
+    query.resize(start[nlist]);
+    probe.resize(start[nlist]);
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (int64_t q = 0; q < nq; ++q)
+      for (int64_t p = 0; p < nprobe; ++p) {
+        const int64_t l = probes[q * nprobe + p];
+        if (l < 0) continue;
+        query[fill[l]] = q;
+        probe[fill[l]++] = p;
+      }
+  }
+};
+
+// Candidates of one task (a range of lists) for every query: a heap of `rescore`
+// (quantized sum + bias shift, packed position << 16 | probe) per query.
+struct TaskCandidates {
+  int rescore;
+  std::vector<int32_t> keys;
+  std::vector<idx_t> ids;
+  std::vector<TopK<int32_t, Smaller>> heaps;
+  TaskCandidates(int64_t nq, int rescore_) : rescore(rescore_), keys(nq * rescore_),
+                                             ids(nq * rescore_) {
+    heaps.reserve(nq);
+    for (int64_t q = 0; q < nq; ++q)
+      heaps.emplace_back(&keys[q * rescore], &ids[q * rescore], rescore);
+  }
+};
+
+// Scans lists [l0, l1): each block is read once for up to 8 of the queries probing
+// its list, with those queries' LUTs gathered side by side.
+void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* shifts,
+                int64_t M, const uint8_t* packed, const idx_t* rows, const int64_t* boff,
+                const ListProbes& lp, int64_t nprobe, int64_t l0, int64_t l1,
+                TaskCandidates& tc) {
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
-  const float sign = std::is_same<Cmp, Larger>::value ? -1.0f : 1.0f;
-  TopK<int32_t, Smaller> cand(hv.data(), hi.data(), rescore);
-  uint16_t sc[32];
-  uint32_t mask;
-  for (int64_t p = 0; p < nprobe; ++p) {
-    const int64_t l = probes[p];
-    if (l < 0) continue;
-    VP_CHECK(l < nlist, "ivf_fastscan_search: probe list out of range");
-    const int32_t shift = pbias ? int32_t(std::lrint(sign * scale * pbias[p])) : 0;
-    for (int64_t b = boff[l]; b < boff[l + 1]; ++b) {
-      // A vector enters only if sum + shift <= the heap's worst key.
-      int64_t t = cand.full() ? int64_t(cand.threshold()) - shift : 0xFFFF;
-      if (t < 0) break;  // nothing left in this list can enter (blocks do not sort, but
-                         // every sum is >= 0, so no later block of it can either)
-      const uint16_t thr = uint16_t(std::min<int64_t>(t, 0xFFFF));
-      fns.fastscan_block(packed + b * bb, Mp, lut, 1, &thr, sc, &mask);
-      while (mask) {
-        const int v = __builtin_ctz(mask);
-        mask &= mask - 1;
-        const idx_t pos = b * 32 + v;
-        if (rows[pos] < 0) continue;  // padding of the list's last block
-        const int32_t key = int32_t(sc[v]) + shift;
-        if (cand.full() && key > cand.threshold()) continue;
-        cand.push(key, (pos << 16) | p);  // the probe index rides along for its bias
+  std::vector<uint8_t> group_luts(kFsQueries * Mp * 16);
+  uint16_t thr[kFsQueries], sc[kFsQueries * 32];
+  uint32_t mask[kFsQueries];
+  int64_t gq[kFsQueries], gp[kFsQueries];
+  int32_t gs[kFsQueries];
+  for (int64_t l = l0; l < l1; ++l) {
+    for (int64_t e0 = lp.start[l]; e0 < lp.start[l + 1]; e0 += kFsQueries) {
+      const int64_t g = std::min(kFsQueries, lp.start[l + 1] - e0);
+      for (int64_t i = 0; i < g; ++i) {
+        gq[i] = lp.query[e0 + i];
+        gp[i] = lp.probe[e0 + i];
+        gs[i] = shifts[gq[i] * nprobe + gp[i]];
+        std::copy(luts + gq[i] * Mp * 16, luts + (gq[i] + 1) * Mp * 16,
+                  group_luts.begin() + i * Mp * 16);
+      }
+      for (int64_t b = boff[l]; b < boff[l + 1]; ++b) {
+        // A vector enters a heap only if sum + shift <= its worst key.
+        for (int64_t i = 0; i < g; ++i) {
+          const auto& h = tc.heaps[gq[i]];
+          const int64_t t = h.full() ? int64_t(h.threshold()) - gs[i] : 0xFFFF;
+          thr[i] = uint16_t(std::max<int64_t>(0, std::min<int64_t>(t, 0xFFFF)));
+        }
+        fns.fastscan_block(packed + b * bb, Mp, group_luts.data(), g, thr, sc, mask);
+        for (int64_t i = 0; i < g; ++i) {
+          auto& h = tc.heaps[gq[i]];
+          uint32_t bits = mask[i];
+          while (bits) {
+            const int v = __builtin_ctz(bits);
+            bits &= bits - 1;
+            const idx_t pos = b * 32 + v;
+            if (rows[pos] < 0) continue;  // padding of the list's last block
+            const int32_t key = int32_t(sc[i * 32 + v]) + gs[i];
+            if (h.full() && key > h.threshold()) continue;
+            h.push(key, (pos << 16) | gp[i]);  // the probe index rides along for its bias
+          }
+        }
       }
     }
   }
+}
+
+// Exact rescoring of one query's candidates from every task: probe bias + the float
+// table sum over the row-order codes (two per byte), summed in code order.
+template <class Cmp>
+void rescore_query(const float* T, int64_t M, const idx_t* rows, const uint8_t* row_codes,
+                   const float* pbias, const std::vector<TaskCandidates>& tasks, int64_t q,
+                   int k, float* ov, idx_t* oi) {
   TopK<float, Cmp> best(ov, oi, k);
   const int64_t Mb = (M + 1) / 2;
-  for (int r = 0; r < cand.size(); ++r) {
-    const idx_t row = rows[hi[r] >> 16];
-    const int64_t p = hi[r] & 0xFFFF;
-    // the row-order copy: two codes per byte, contiguous (cheaper than the packed block)
-    const uint8_t* c = row_codes + row * Mb;
-    float s = 0;
-    for (int64_t m = 0; m < M; ++m) s += T[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
-    best.push(pbias ? s + pbias[p] : s, row);
+  for (const auto& tc : tasks) {
+    const auto& h = tc.heaps[q];
+    for (int r = 0; r < h.size(); ++r) {
+      const idx_t id = tc.ids[q * tc.rescore + r];
+      const idx_t row = rows[id >> 16];
+      const uint8_t* c = row_codes + row * Mb;
+      float s = 0;
+      for (int64_t m = 0; m < M; ++m) s += T[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
+      best.push(pbias ? s + pbias[id & 0xFFFF] : s, row);
+    }
   }
   best.finalize();
 }
@@ -144,24 +206,48 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
   rescore = std::max(k, rescore);
   const int64_t Mp = fastscan_mpad(M);
   const auto& fns = detail::adc_fns();
+  // LUTs and, per (query, probe), the bias in LUT units: sign * a * bias (fastscan.hpp).
+  std::vector<uint8_t> luts(nq * Mp * 16);
+  std::vector<float> scales(nq);
+  std::vector<int32_t> shifts(nq * nprobe, 0);
+  const float sign = largest ? -1.0f : 1.0f;
   parallel_for(nq, nthreads, [&](int64_t q) {
-    std::vector<uint8_t> lut(Mp * 16);
-    float scale = 0;
-    fastscan_quantize_luts(tables + q * M * 16, 1, M, largest, lut.data(), &scale);
-    std::vector<int32_t> hv(rescore);
-    std::vector<idx_t> hi(rescore);
-    const int64_t* pr = probes + q * nprobe;
+    fastscan_quantize_luts(tables + q * M * 16, 1, M, largest, luts.data() + q * Mp * 16,
+                           &scales[q]);
+    if (probe_bias)
+      for (int64_t p = 0; p < nprobe; ++p)
+        shifts[q * nprobe + p] = int32_t(std::lrint(sign * scales[q] * probe_bias[q * nprobe + p]));
+  });
+  const ListProbes lp(probes, nq, nprobe, nlist);
+  // Lists split into one contiguous range per thread, balanced by blocks x queries.
+  std::vector<int64_t> work(nlist + 1, 0);
+  for (int64_t l = 0; l < nlist; ++l)
+    work[l + 1] = work[l] + (block_offsets[l + 1] - block_offsets[l]) * (lp.start[l + 1] - lp.start[l]);
+  const int64_t ntasks = std::max<int64_t>(
+      1, std::min<int64_t>(nthreads > 0 ? nthreads : default_threads(), work[nlist] / 64 + 1));
+  std::vector<int64_t> cut(ntasks + 1, nlist);
+  cut[0] = 0;
+  for (int64_t t = 1, l = 0; t < ntasks; ++t) {
+    while (l < nlist && work[l] * ntasks < work[nlist] * t) ++l;
+    cut[t] = l;
+  }
+  std::vector<TaskCandidates> tasks;
+  tasks.reserve(ntasks);
+  for (int64_t t = 0; t < ntasks; ++t) tasks.emplace_back(nq, rescore);
+  parallel_for(ntasks, nthreads, [&](int64_t t) {
+    scan_lists(fns, luts.data(), shifts.data(), M, packed, rows, block_offsets, lp, nprobe,
+               cut[t], cut[t + 1], tasks[t]);
+  });
+  parallel_for(nq, nthreads, [&](int64_t q) {
+    const float* T = tables + q * M * 16;
     const float* pb = probe_bias ? probe_bias + q * nprobe : nullptr;
     if (largest)
-      fastscan_query<Larger>(fns, tables + q * M * 16, lut.data(), scale, M, packed, rows,
-                             block_offsets, nlist, row_codes, pr, pb, nprobe, k, rescore, hv, hi,
-                             out_scores + q * k, out_rows + q * k);
+      rescore_query<Larger>(T, M, rows, row_codes, pb, tasks, q, k, out_scores + q * k,
+                            out_rows + q * k);
     else
-      fastscan_query<Smaller>(fns, tables + q * M * 16, lut.data(), scale, M, packed, rows,
-                              block_offsets, nlist, row_codes, pr, pb, nprobe, k, rescore, hv, hi,
-                              out_scores + q * k, out_rows + q * k);
+      rescore_query<Smaller>(T, M, rows, row_codes, pb, tasks, q, k, out_scores + q * k,
+                             out_rows + q * k);
   });
 }
 
 }  // namespace vecpress
-
