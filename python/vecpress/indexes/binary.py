@@ -10,7 +10,7 @@ from .._validate import check_choice
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.rotations import PCARotation
 from .base import SearchParams, register
-from .coded import CodedIndex
+from .coded import CodedIndex, refuse_retraining
 
 
 @register
@@ -60,7 +60,16 @@ class BinaryIndex(CodedIndex):
         return rot_ok and self.quantizer.is_trained
 
     def train(self, vectors: Any) -> BinaryIndex:
-        """Fit the rotation and/or per-dimension thresholds on samples (n, dim)."""
+        """Fit the rotation and/or per-dimension thresholds on samples (n, dim).
+
+        With threshold="zero" and no rotation there is nothing to learn and this only
+        checks the sample. Otherwise only on an empty index: when it holds vectors (their
+        codes, and rotated float copies, belong to the current model) this raises
+        :class:`vecpress.IndexNotEmptyError` and changes nothing; build a new index, or
+        remove every vector first, and add the vectors again.
+        """
+        if self._rotation is not None or self.threshold != "zero":
+            refuse_retraining(self)
         x = self._training_sample(vectors)
         if self._rotation is not None:
             x = self._rotation.fit(x).apply(x)

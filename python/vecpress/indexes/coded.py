@@ -7,9 +7,20 @@ import numpy as np
 
 from .._arrays import GrowableArray
 from .._validate import check_count
-from ..errors import FormatError, ParameterError
+from ..errors import FormatError, IndexNotEmptyError, ParameterError
 from ..stores import Float32Store
 from .base import Index, SearchParams
+
+
+def refuse_retraining(index: Index) -> None:
+    """train() on an index that holds vectors raises: their codes (or rotated copies) were
+    made with the current model and would silently stop matching a new one."""
+    if len(index):
+        raise IndexNotEmptyError(
+            f"this {type(index).__name__} already holds {len(index)} vectors encoded with its "
+            "current model; training a new one would silently invalidate them. Build a new "
+            "index and train it, or remove every vector first (index.remove(index.ids)), then "
+            "add the vectors again")
 
 
 class CodedIndex(Index):

@@ -13,6 +13,7 @@ from ..errors import ParameterError
 from ..metrics import recall_at_k
 from ..quantizers.rotations import PCARotation
 from .base import SearchParams, register
+from .coded import refuse_retraining
 from .flat import FlatIndex
 
 
@@ -85,8 +86,15 @@ class MatryoshkaIndex(FlatIndex):
         return self._rotation is None or self._rotation.is_trained
 
     def train(self, vectors: Any) -> MatryoshkaIndex:
-        """Fit the rotation on sample vectors (n, dim); a no-op without rotation."""
+        """Fit the rotation on sample vectors (n, dim); a no-op without rotation.
+
+        With rotation="pca", only on an empty index: the stored vectors are kept rotated
+        by the current rotation, so when the index holds vectors this raises
+        :class:`vecpress.IndexNotEmptyError` and changes nothing; build a new index, or
+        remove every vector first, and add the vectors again.
+        """
         if self._rotation is not None:
+            refuse_retraining(self)
             self._rotation.fit(self._training_sample(vectors))
         return self
 

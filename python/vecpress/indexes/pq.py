@@ -14,7 +14,7 @@ from ..quantizers.nibbles import pack_nibbles, unpack_nibbles, upgrade_unpaired
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.rotations import PQRotation
 from .base import SearchParams, register
-from .coded import CodedIndex
+from .coded import CodedIndex, refuse_retraining
 
 
 @register
@@ -84,7 +84,13 @@ class PQIndex(CodedIndex):
         return float(self.code_bytes + self._store_bytes())
 
     def train(self, vectors: Any) -> PQIndex:
-        """Learn the rotation (if any) and the codebooks from samples (n, dim), n >= 2**nbits."""
+        """Learn the rotation (if any) and the codebooks from samples (n, dim), n >= 2**nbits.
+
+        Only on an empty index: when it holds vectors (their codes belong to the current
+        codebooks) this raises :class:`vecpress.IndexNotEmptyError` and changes nothing;
+        build a new index, or remove every vector first, and add the vectors again.
+        """
+        refuse_retraining(self)
         x = self._training_sample(vectors)
         self.quantizer._training_vectors(x, self.quantizer.ksub)  # enough rows, before the rotation
         if self._rotation is not None:

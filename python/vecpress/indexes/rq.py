@@ -11,7 +11,7 @@ from ..quantizers.group_rq import GroupResidualQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles, upgrade_unpaired
 from ..quantizers.rq import ResidualQuantizer
 from .base import SearchParams, register
-from .coded import CodedIndex
+from .coded import CodedIndex, refuse_retraining
 
 
 @register
@@ -87,7 +87,13 @@ class RQIndex(CodedIndex):
         return self.quantizer.is_trained and (self.metric != "l2" or self._norm_range is not None)
 
     def train(self, vectors: Any, progress: bool | None = None) -> RQIndex:
-        """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim)."""
+        """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim).
+
+        Only on an empty index: when it holds vectors (their codes belong to the current
+        codebooks) this raises :class:`vecpress.IndexNotEmptyError` and changes nothing;
+        build a new index, or remove every vector first, and add the vectors again.
+        """
+        refuse_retraining(self)
         x = self._training_sample(vectors)
         self.quantizer.train(x, progress=progress)
         if self.metric == "l2":
