@@ -31,6 +31,7 @@ Subclass hooks (arrays arrive validated, float32, normalised and rotated):
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,16 @@ import numpy as np
 
 from .. import _core
 from .._arrays import GrowableArray
-from .._validate import as_f32_matrix, as_ids, check_count, check_int, check_k, check_metric, check_threads
+from .._validate import (
+    as_f32_matrix,
+    as_ids,
+    check_count,
+    check_int,
+    check_k,
+    check_metric,
+    check_threads,
+    file_ids,
+)
 from ..backends import CPU, Backend
 from ..errors import DuplicateIdError, FormatError, NotTrainedError, ParameterError, UnknownIdError
 from ..io import read_arrays, write_arrays
@@ -339,24 +349,38 @@ def load(path: Any, mmap: bool = False) -> Index:
     Raises :class:`vecpress.FormatError` for truncated, corrupted or foreign
     files and :class:`vecpress.VersionError` for other format versions.
     mmap=True maps large arrays read-only instead of reading them.
+
+    Nothing behind a valid checksum is trusted: every parameter is checked with the
+    constructor's bounds, every array's dtype, shape and values against the model
+    (finite floats, orthogonal rotations, codes the model decodes, unique non-negative
+    ids below next_id), and a file holding vectors must hold the model they were
+    encoded with. Each failure is a FormatError naming the field.
     """
     kind, params, arrays = read_arrays(path, mmap=mmap)
     cls = _REGISTRY.get(kind)
     if cls is None:
         raise FormatError(f"{path} holds an index of unknown class {kind!r}; "
                           "it may need a newer vecpress")
-    if "ids" not in arrays:
-        raise FormatError(f"{path} is missing its ids array")
     try:
-        obj = cls._from_state(params, arrays)
-        if obj._store is not None:
-            obj._store = Float32Store.from_arrays(obj.dim, arrays)
-        obj._ids = GrowableArray.from_array(np.asarray(arrays["ids"], dtype=np.int64))
-        obj._next_id = int(params["next_id"])
+        ids, next_id = file_ids(arrays, params.get("next_id"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. a numpy overflow: a bad file, not a warning
+            obj = cls._from_state(params, arrays)
+            if obj._store is not None:
+                unit = obj.metric == "cosine" and obj._normalize_cosine
+                obj._store = Float32Store.from_arrays(obj.dim, arrays, unit=unit)
     except FormatError as e:
         raise FormatError(f"{path}: {e}") from None
-    except (KeyError, ValueError, TypeError) as e:
-        raise FormatError(f"{path} has inconsistent contents: {e}") from None
-    if len(obj._ids) != obj._stored_rows():
-        raise FormatError(f"{path} is inconsistent: {len(obj._ids)} ids for {obj._stored_rows()} rows")
+    except KeyError as e:
+        raise FormatError(f"{path} lacks the field {e} of a {kind}") from None
+    except (ValueError, TypeError, Warning) as e:
+        raise FormatError(f"{path} has an invalid field: {e}") from None
+    rows = {len(ids), obj._stored_rows()} | ({len(obj._store)} if obj._store is not None else set())
+    if len(rows) != 1:
+        raise FormatError(f"{path} is inconsistent: {len(ids)} ids for {obj._stored_rows()} rows"
+                          + (f" and {len(obj._store)} vectors" if obj._store is not None else ""))
+    if len(ids) and not obj.is_trained:
+        raise FormatError(f"{path} holds {len(ids)} vectors but not the trained model they were "
+                          "encoded with (an array of the model is missing)")
+    obj._ids, obj._next_id = GrowableArray.from_array(ids), next_id
     return obj

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_choice
+from .._validate import check_choice, file_array, file_finite
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.rotations import PCARotation
 from .base import SearchParams, register
@@ -130,7 +130,10 @@ class BinaryIndex(CodedIndex):
         obj = cls(params["dim"], params["metric"], params["bits"], params["threshold"],
                   params["rotation"], params["rerank"], params["query"], params.get("threads", 0))
         if obj._rotation is not None and "rotation" in arrays:
-            obj._rotation = PCARotation(np.asarray(arrays["rotation"]), np.asarray(arrays["energy"]))
+            obj._rotation = PCARotation.from_file(arrays, obj.dim)
         if "thresholds" in arrays:
-            obj.quantizer.set_thresholds(arrays["thresholds"])
-        return obj._load_codes(arrays, "bits")
+            t = file_array(arrays, "thresholds", np.float32, (obj.bits,))
+            obj.quantizer.set_thresholds(file_finite(t, "thresholds"))
+        # bit i of a code is dimension i < bits; the padding up to 64-bit words stays zero
+        valid = np.clip(obj.bits - 8 * np.arange(obj.code_bytes), 0, 8)
+        return obj._load_codes(arrays, "bits", ((1 << valid) - 1).astype(np.uint8))

@@ -147,7 +147,7 @@ class MatryoshkaIndex(FlatIndex):
             obj = cls(params["dim"], params["metric"], params["dims"], params["candidates"],
                       params["rotation"], params.get("threads", 0))
         if obj._rotation is not None and "rotation" in arrays:
-            obj._rotation = PCARotation(np.asarray(arrays["rotation"]), np.asarray(arrays["energy"]))
+            obj._rotation = PCARotation.from_file(arrays, obj.dim)
         return obj
 
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_f32_matrix, check_choice, check_int
+from .._validate import as_f32_matrix, check_choice, check_int, file_array, file_rotation
 from ..backends import CPU
-from ..errors import FormatError
 from ..quantizers.nibbles import pack_nibbles, unpack_nibbles, upgrade_unpaired
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.rotations import PQRotation
@@ -141,13 +140,13 @@ class PQIndex(CodedIndex):
         obj = cls(params["dim"], params["metric"], params["M"], params["nbits"], params["rotation"],
                   params["rerank"], params["rescore"], params["niter"], params["seed"],
                   params.get("threads", 0))
+        q = obj.quantizer
         if "centroids" in arrays:
-            obj.quantizer.set_codebooks(np.asarray(arrays["centroids"]))
+            q.set_codebooks(file_array(arrays, "centroids", np.float32, (q.M, q.ksub, q.dsub)))
         if obj._rotation is not None and "rotation" in arrays:
-            r = np.asarray(arrays["rotation"], dtype=np.float32)
-            if r.shape != (obj.dim, obj.dim):
-                raise FormatError("the rotation array does not match dim")
-            obj._rotation.matrix = np.ascontiguousarray(r)
+            obj._rotation.matrix = file_rotation(arrays, obj.dim)
+        masks = np.full(obj.code_bytes, 0xFF, np.uint8)
         if obj.nbits == 4:
             arrays = upgrade_unpaired(arrays, obj.M)
-        return obj._load_codes(arrays, "M and nbits")
+            masks[-1] = 0xFF if obj.M % 2 == 0 else 0x0F  # an odd M pads a zero nibble
+        return obj._load_codes(arrays, "M and nbits", masks)

@@ -17,7 +17,13 @@ import numpy as np
 
 from .._validate import as_codes, check_int
 from ..errors import ParameterError
-from .base import Quantizer, check_table_metric, checked_codebooks, warn_small_training
+from .base import (
+    Quantizer,
+    check_decoded_norms,
+    check_table_metric,
+    checked_codebooks,
+    warn_small_training,
+)
 from .rq import ResidualQuantizer, rq_progress
 
 
@@ -80,6 +86,8 @@ class GroupResidualQuantizer(Quantizer):
     def set_codebooks(self, codebooks: Any) -> GroupResidualQuantizer:
         """Import codebooks (groups, M, ksub, dim / groups) float32 (finite)."""
         cb = checked_codebooks(codebooks, (self.groups, self.M, self.ksub, self.group_dim))
+        # all groups' stages add up (disjoint slices, summed scores): one bound over them
+        check_decoded_norms(cb.reshape(1, -1, self.ksub, self.group_dim), additive=True)
         for q, c in zip(self.quantizers, cb):
             q.set_codebooks(c)
         return self

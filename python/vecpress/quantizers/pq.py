@@ -15,7 +15,14 @@ import numpy as np
 from .. import _core
 from .._validate import as_codes, check_choice, check_int, check_threads
 from ..errors import ParameterError, ShapeError
-from .base import Quantizer, check_table_metric, checked_codebooks, read_only, warn_small_training
+from .base import (
+    Quantizer,
+    check_decoded_norms,
+    check_table_metric,
+    checked_codebooks,
+    read_only,
+    warn_small_training,
+)
 
 
 class ProductQuantizer(Quantizer):
@@ -87,7 +94,8 @@ class ProductQuantizer(Quantizer):
 
     def set_codebooks(self, codebooks: Any) -> ProductQuantizer:
         """Import codebooks (M, ksub, dsub) float32, e.g. faiss's ``pq.centroids`` reshaped."""
-        self._codebooks = checked_codebooks(codebooks, (self.M, self.ksub, self.dsub))
+        cb = checked_codebooks(codebooks, (self.M, self.ksub, self.dsub))
+        self._codebooks = check_decoded_norms(cb, additive=False)
         return self
 
     @classmethod

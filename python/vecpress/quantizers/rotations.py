@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import as_f32_matrix, check_choice, check_int, check_threads
+from .._validate import (
+    as_f32_matrix,
+    check_choice,
+    check_int,
+    check_threads,
+    file_array,
+    file_finite,
+    file_rotation,
+)
 from ..errors import NotTrainedError
 
 _COV_CHUNK = 8192  # rows per float32 GEMM block; blocks are summed in float64
@@ -101,6 +109,13 @@ class PCARotation(MatrixRotation):
     def __init__(self, matrix: np.ndarray | None = None, energy: np.ndarray | None = None) -> None:
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
         self.energy = energy
+
+    @classmethod
+    def from_file(cls, arrays: dict, dim: int) -> PCARotation:
+        """The rotation a saved index holds ("rotation" and "energy" arrays), checked:
+        FormatError if either is missing, misshapen, not finite or not orthogonal."""
+        energy = file_finite(file_array(arrays, "energy", np.float64, (dim,)), "energy")
+        return cls(file_rotation(arrays, dim), np.array(energy))
 
     def fit(self, x: Any, max_samples: int = 200_000, seed: int = 0) -> PCARotation:
         """Fit on training vectors x (n, d) float32 (a seeded subsample of max_samples rows)."""

@@ -17,7 +17,14 @@ from .. import _core
 from .._progress import Progress
 from .._validate import as_codes, check_int, check_threads
 from ..errors import ParameterError, ShapeError
-from .base import Quantizer, check_table_metric, checked_codebooks, read_only, warn_small_training
+from .base import (
+    Quantizer,
+    check_decoded_norms,
+    check_table_metric,
+    checked_codebooks,
+    read_only,
+    warn_small_training,
+)
 
 
 def rq_progress(total: int, enabled: bool | None) -> Progress:
@@ -103,7 +110,7 @@ class ResidualQuantizer(Quantizer):
     def set_codebooks(self, codebooks: Any) -> ResidualQuantizer:
         """Import codebooks (M, ksub, dim) float32 (finite)."""
         cb = checked_codebooks(codebooks, (self.M, self.ksub, self.dim))
-        self._codebooks, self._cross = cb, None
+        self._codebooks, self._cross = check_decoded_norms(cb, additive=True), None
         return self
 
     def train(self, vectors: Any, progress: bool | None = None) -> ResidualQuantizer:
