@@ -78,3 +78,117 @@ def test_train_without_a_model_stays_a_noop(data, make):
     idx.train(other)  # nothing is learned, so nothing stored can go stale
     after = idx.search(x[:20], 5)
     np.testing.assert_array_equal(after[1], before[1])
+
+
+# ---- crash-safe saves (item 3) ----------------------------------------------------------------
+
+_SAVER = """
+import sys
+import numpy as np
+import vecpress as vp
+path, n, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+idx = vp.FlatIndex(dim)
+idx.add(np.random.default_rng(7).standard_normal((n, dim), dtype=np.float32))
+print("ready", flush=True)
+while True:
+    idx.save(path)
+"""
+
+
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _temps(folder, name):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(f".{name}.")
+                  and p.name.endswith(".tmp"))
+
+
+def test_sigkill_during_save_leaves_old_or_new_and_next_save_cleans_up(tmp_path):
+    """A child process saves a 64 MB index in a loop and is SIGKILLed at a random moment
+    (VECPRESS_SIGKILL_ROUNDS times, default 5): the target is always the old or the new
+    index, and the next save removes the temp file the killed save left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rounds = int(os.environ.get("VECPRESS_SIGKILL_ROUNDS", "5"))
+    n, dim = 65536, 256
+    target, ref = tmp_path / "index.vp", tmp_path / "new" / "index.vp"
+    old = vp.FlatIndex(dim)
+    old.add(np.ones((3, dim), np.float32))
+    new = vp.FlatIndex(dim)
+    new.add(np.random.default_rng(7).standard_normal((n, dim), dtype=np.float32))
+    t0 = time.perf_counter()
+    new.save(ref)
+    save_s = time.perf_counter() - t0
+    want = {"old": None, "new": _digest(ref)}
+    rng = np.random.default_rng(0)
+    seen = {"old": 0, "new": 0, "temp files left": 0}
+    for _ in range(rounds):
+        old.save(target)  # restores the old index and must clean up the last kill's temp file
+        assert _temps(tmp_path, target.name) == []
+        want["old"] = want["old"] or _digest(target)
+        child = subprocess.Popen([sys.executable, "-c", _SAVER, str(target), str(n), str(dim)],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            time.sleep(float(rng.uniform(0.0, 2.0 * save_s)))
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+            child.stdout.close()
+        got = _digest(target)
+        assert got in want.values(), "a killed save left a file that is neither old nor new"
+        seen["old" if got == want["old"] else "new"] += 1
+        seen["temp files left"] += len(_temps(tmp_path, target.name))
+        assert len(vp.load(target)) in (3, n)
+    old.save(target)
+    assert _temps(tmp_path, target.name) == []
+    print(f"{rounds} SIGKILLs during {ref.stat().st_size / 2**20:.0f} MB saves "
+          f"({save_s:.2f} s each): {seen}")
+
+
+def test_save_removes_only_stale_temp_files_of_its_target(tmp_path):
+    from vecpress import io as vio
+
+    idx = vp.FlatIndex(4)
+    idx.add(np.ones((2, 4), np.float32))
+    stale = [tmp_path / ".a.vp.abcd1234.tmp", tmp_path / ".a.vp.zz__9876.tmp"]
+    kept = [tmp_path / ".a.vp.notours.tmp", tmp_path / ".b.vp.abcd1234.tmp",
+            tmp_path / ".a.vp.x.abcd1234.tmp", tmp_path / "a.vp.abcd1234.tmp"]
+    for p in stale + kept:
+        p.write_bytes(b"partial")
+    idx.save(tmp_path / "a.vp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.vp"] + [p.name for p in kept])
+    # a save in progress holds a lock on its temp file: a cleaner leaves it alone
+    import fcntl
+
+    live = tmp_path / ".a.vp.live1234.tmp"
+    with open(live, "wb") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        assert vio.remove_stale_temps(tmp_path / "a.vp") == 0
+        assert live.exists()
+    assert vio.remove_stale_temps(tmp_path / "a.vp") == 1 and not live.exists()
+
+
+def test_save_fsyncs_the_directory_after_the_rename(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    calls = []
+    real = os.fsync
+
+    def spy(fd):
+        calls.append((stat.S_ISDIR(os.fstat(fd).st_mode), (tmp_path / "i.vp").exists()))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    idx = vp.FlatIndex(4)
+    idx.add(np.ones((2, 4), np.float32))
+    idx.save(tmp_path / "i.vp")
+    assert calls == [(False, False), (True, True)]  # the file, then its folder after the rename

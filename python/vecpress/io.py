@@ -10,14 +10,18 @@ Layout (little-endian)::
     ...        arrays, each starting at a 64-byte aligned offset (so they can be memory-mapped)
     trailer    16 bytes b"VPCHKSUM" + u32 crc32 of every byte before the trailer + u32 0
 
-Saving writes a temporary file in the same directory, fsyncs it and renames it
-over the target, so a failed save never destroys an existing file.
+Saving writes a temporary file ``.NAME.XXXXXXXX.tmp`` in the same directory (locked
+while written), fsyncs it, renames it over the target and fsyncs the directory, so a
+failed or killed save never destroys an existing file; each save first removes the
+unlocked temporary files that killed saves of the same target left behind.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -27,6 +31,11 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError, VersionError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 MAGIC = b"VECPRESS"
 FORMAT_VERSION = 1
@@ -60,9 +69,12 @@ def write_arrays(path, kind: str, params: dict, arrays: dict[str, np.ndarray]) -
                          "library": f"vecpress {__version__}"}).encode()
     data_start = _align(_PREFIX.size + len(header))
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            if fcntl is not None:  # held until the rename: cleaners leave a live save alone
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
             crc = 0
 
             def put(b: bytes | memoryview) -> None:
@@ -81,13 +93,60 @@ def write_arrays(path, kind: str, params: dict, arrays: dict[str, np.ndarray]) -
             f.write(_TRAILER.pack(TRAILER_MAGIC, crc & 0xFFFFFFFF, 0))
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if fcntl is not None:
+                os.replace(tmp, path)
+        if fcntl is None:  # (Windows cannot rename an open file)
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+    _fsync_dir(path.parent)  # the rename itself survives a power loss
+
+
+def remove_stale_temps(path) -> int:
+    """Delete the temporary files ``.NAME.XXXXXXXX.tmp`` that saves of ``path`` killed
+    mid-write left behind (a live save holds a lock on its own, which is skipped).
+    Returns how many were removed."""
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+    try:
+        names = [n for n in os.listdir(path.parent) if pattern.fullmatch(n)]
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        stale = path.parent / name
+        try:
+            fd = os.open(stale, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: a save is writing it
+            os.unlink(stale)
+            removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # a platform that cannot open directories (Windows): nothing to sync
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # unsupported here
+            raise
+    finally:
+        os.close(fd)
 
 
 def _no_constant(name: str):
