@@ -192,3 +192,86 @@ def test_save_fsyncs_the_directory_after_the_rename(tmp_path, monkeypatch):
     idx.add(np.ones((2, 4), np.float32))
     idx.save(tmp_path / "i.vp")
     assert calls == [(False, False), (True, True)]  # the file, then its folder after the rename
+
+
+# ---- extreme values (item 4) ------------------------------------------------------------------
+
+BOUNDED = {  # index types scoring raw vectors: norms past 2**62 would overflow float32 scores
+    "flat_l2": lambda: vp.FlatIndex(D, "l2"),
+    "flat_ip": lambda: vp.FlatIndex(D, "ip"),
+    "matryoshka_l2": lambda: vp.MatryoshkaIndex(D, "l2", dims=(16, D), rerank=(20,)),
+    "binary_l2": lambda: vp.BinaryIndex(D, "l2", rerank=20),
+    "pq_l2": lambda: vp.PQIndex(D, "l2", M=8, nbits=4, niter=3, rerank=10),
+    "rq_ip": lambda: vp.RQIndex(D, "ip", M=2, nbits=4, beam=2),
+}
+
+
+def _huge(x, value=1e19):
+    x = x.copy()
+    x[1, 0] = value  # one row of norm ~value: its scores with any vector overflow float32
+    return x
+
+
+@pytest.mark.parametrize("kind", list(BOUNDED))
+def test_vectors_whose_scores_overflow_are_refused(data, kind):
+    """Flat L2 with values near 1e19 scored inf, and inf - inf clamped to 0 made every
+    distance 0. Such vectors are refused (add, search, train) and the index is unchanged."""
+    x, _ = data
+    idx = BOUNDED[kind]()
+    if not idx.is_trained:
+        with pytest.raises(vp.ParameterError, match="overflow float32"):
+            quiet_train(idx, _huge(x))
+        assert not idx.is_trained
+        quiet_train(idx, x)
+    idx.add(x[:200])
+    before = idx.search(x[:5], 3)
+    with pytest.raises(vp.ParameterError, match="norm up to 1e\\+19 \\(row 1\\)"):
+        idx.add(_huge(x[:5]))
+    with pytest.raises(vp.ParameterError, match="queries have L2 norm"):
+        idx.search(_huge(x[:5]), 3)
+    assert len(idx) == 200
+    after = idx.search(x[:5], 3)
+    np.testing.assert_array_equal(after[1], before[1])
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_largest_accepted_values_score_exactly(metric):
+    """Just inside the bound, scores are finite and right (no inf, no inf - inf = 0)."""
+    big = 2.0 ** 61
+    x = np.array([[big, 0, 0, 0], [-big, 0, 0, 0], [0, big, 0, 0], [1, 2, 3, 4]], np.float32)
+    idx = vp.FlatIndex(4, metric)
+    idx.add(x)
+    scores, ids = idx.search(x[:1], 4)
+    ref = {"l2": ((x[0].astype(np.float64) - x.astype(np.float64)) ** 2).sum(1),
+           "ip": x.astype(np.float64) @ x[0].astype(np.float64)}[metric]
+    assert np.isfinite(scores).all()
+    np.testing.assert_allclose(scores[0], ref[ids[0]], rtol=1e-5)
+    assert ids[0, 0] == 0 and ids[0, -1] == 1
+
+
+def test_cosine_of_huge_vectors_is_exact(data):
+    """x * 1e30 used to store zero vectors (the norm overflowed float32)."""
+    x, _ = data
+    idx = vp.FlatIndex(D, "cosine")
+    idx.add(x[:100] * np.float32(1e30))
+    np.testing.assert_allclose(np.linalg.norm(idx.vectors, axis=1), 1.0, rtol=1e-5)
+    assert self_hit(idx, x[:100] * np.float32(1e30)) == 1.0
+
+
+def test_quantizer_numeric_guards(data):
+    x, _ = data
+    rq = quiet_train(vp.ResidualQuantizer(D, M=2, nbits=4, beam=2), x)
+    grq = quiet_train(vp.GroupResidualQuantizer(D, 2, 2, nbits=4, beam=2), x)
+    for q in (rq, grq):
+        for scale in (float("nan"), float("inf")):
+            with pytest.raises(vp.ParameterError, match="scale must be finite"):
+                q.compute_tables(x[:2], scale=scale)
+        with pytest.raises(vp.ParameterError, match="overflow"):
+            q.encode(_huge(x[:3]))
+    cb = np.zeros((2, 16, D), np.float32)
+    with pytest.raises(vp.NonFiniteError):
+        vp.ResidualQuantizer.from_codebooks(np.full_like(cb, np.nan))
+    with pytest.raises(vp.ParameterError, match="decode to vectors of norm"):
+        vp.ResidualQuantizer.from_codebooks(cb + np.float32(1e18))
+    with pytest.raises(vp.ParameterError, match="decode to vectors of norm"):
+        vp.ProductQuantizer.from_codebooks(np.full((4, 16, 4), 1e19, np.float32))

@@ -27,6 +27,11 @@ from .errors import (
 _CONVERTIBLE = (np.float16, np.float64)
 METRICS = ("ip", "l2", "cosine")
 
+# Vectors (and decoded codes) scored with "ip"/"l2" must have an L2 norm of at most MAX_NORM:
+# then |<q, x>| <= 2**124 and ||q - x||^2 <= 2**126, and every partial sum of a kernel fits
+# float32 (max ~2**128). Cosine vectors are normalised in float64 first and need no bound.
+MAX_NORM = 2.0 ** 62
+
 
 def as_f32_matrix(x: Any, name: str = "vectors", dim: int | None = None, *,
                   allow_empty: bool = False, check_finite: bool = True) -> np.ndarray:
@@ -64,6 +69,22 @@ def as_f32_matrix(x: Any, name: str = "vectors", dim: int | None = None, *,
         raise NonFiniteError(
             f"{name} contain NaN or infinity in {bad.size} row(s) (first: row {bad[0]}); "
             "clean or drop those rows before indexing or searching")
+    return x
+
+
+def check_magnitude(x: Any, name: str = "vectors") -> Any:
+    """Rows of x (n, d) (NumPy or CuPy) must have L2 norm <= MAX_NORM, so that their inner
+    products and squared distances fit float32; ParameterError otherwise. Cheap when the
+    largest |value| already bounds every norm (the usual case)."""
+    if x.size == 0 or max(float(x.max()), -float(x.min())) * x.shape[1] ** 0.5 <= MAX_NORM:
+        return x  # (no temporary the size of x)
+    norms = ((x.astype("float64") ** 2).sum(axis=1)) ** 0.5
+    if float(norms.max()) > MAX_NORM:
+        row = int((norms > MAX_NORM).argmax())
+        raise ParameterError(
+            f"{name} have L2 norm up to {float(norms.max()):.3g} (row {row}); past "
+            f"{MAX_NORM:.3g} their inner products and squared distances overflow float32. "
+            "Rescale them (e.g. divide by the largest norm) or use metric='cosine'")
     return x
 
 
@@ -158,10 +179,6 @@ def check_finite_array(a: np.ndarray, name: str) -> np.ndarray:
 
 # ---- loaded files: each check raises FormatError naming the array or field -------------------
 
-# Vectors (and decoded codes) scored with "ip"/"l2" must have an L2 norm of at most MAX_NORM:
-# then |<q, x>| <= 2**124 and ||q - x||^2 <= 2**126, and every partial sum of a kernel fits
-# float32 (max ~2**128). Cosine vectors are normalised in float64 first and need no bound.
-MAX_NORM = 2.0 ** 62
 _CHUNK = 1 << 22  # elements per chunk of a whole-array check (bounded temporaries)
 
 

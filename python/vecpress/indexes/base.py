@@ -45,6 +45,7 @@ from .._validate import (
     check_count,
     check_int,
     check_k,
+    check_magnitude,
     check_metric,
     check_threads,
     file_ids,
@@ -137,7 +138,7 @@ class Index:
                 raise DuplicateIdError(
                     f"{dup.size} id(s) are already in the index (e.g. {dup[:5].tolist()}); "
                     "remove them first or choose new ids")
-        x = self._prepare(x, CPU)
+        x = check_magnitude(self._prepare(x, CPU))
         self._add_rows(x)  # the subclass encodes first: a failure leaves the index as it was
         if self._store is not None:
             self._store.append(x)
@@ -249,7 +250,7 @@ class Index:
         self._check_ready()
         k = check_k(k)
         be = self._backend
-        q = self._prepare(be.queries(queries, self.dim), be)
+        q = check_magnitude(self._prepare(be.queries(queries, self.dim), be), "queries")
         n = len(self)
         kk = min(k, n)
         if kk == 0:

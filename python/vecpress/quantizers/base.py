@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import MAX_NORM, as_f32_matrix, check_choice
+from .._validate import MAX_NORM, as_f32_matrix, check_choice, check_magnitude
 from ..errors import (
     DTypeError,
     NonFiniteError,
@@ -82,17 +82,17 @@ class Quantizer(ABC):
     def _training_vectors(self, x: Any, min_rows: int) -> np.ndarray:
         """Training data (n, dim) float32 with n >= min_rows; warns once when far fewer
         rows than k-means wants (about 39 per centroid, as faiss warns)."""
-        x = as_f32_matrix(x, "training vectors", self.dim)
+        x = check_magnitude(as_f32_matrix(x, "training vectors", self.dim), "training vectors")
         if x.shape[0] < min_rows:
             raise ParameterError(f"training needs at least {min_rows} vectors (one per codeword), "
                                  f"got {x.shape[0]}; pass more vectors or lower nbits")
         return x
 
     def _vectors(self, x: Any) -> np.ndarray:
-        return as_f32_matrix(x, "vectors", self.dim)
+        return check_magnitude(as_f32_matrix(x, "vectors", self.dim))
 
     def _queries(self, q: Any) -> np.ndarray:
-        return as_f32_matrix(q, "queries", self.dim)
+        return check_magnitude(as_f32_matrix(q, "queries", self.dim), "queries")
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(dim={self.dim}, code_size={self.code_size}, "

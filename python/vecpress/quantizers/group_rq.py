@@ -142,6 +142,8 @@ class GroupResidualQuantizer(Quantizer):
         metric = check_table_metric(metric)
         self._check_trained()
         scale = (1.0 if metric == "ip" else -2.0) if scale is None else float(scale)
+        if not np.isfinite(scale):
+            raise ParameterError(f"scale must be finite, got {scale}")
         stride = self.ksub if ksub_stride is None else check_int(ksub_stride, "ksub_stride",
                                                                 self.ksub, 256)
         return self._tables(self._queries(queries), scale, stride)

@@ -29,6 +29,7 @@ from .._validate import (
     as_f32_matrix,
     check_choice,
     check_int,
+    check_magnitude,
     check_threads,
     file_array,
     file_finite,
@@ -61,6 +62,11 @@ def principal_axes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     of the second moment of x (n, d)."""
     w, v = _core.sym_eigen(second_moment(x))
     return w, v
+
+
+def _training_rows(x: Any) -> np.ndarray:
+    """Training vectors (n, d) float32, finite and of norms whose products fit float32."""
+    return check_magnitude(as_f32_matrix(x, "training vectors"), "training vectors")
 
 
 def sample_rows(x: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
@@ -119,7 +125,7 @@ class PCARotation(MatrixRotation):
 
     def fit(self, x: Any, max_samples: int = 200_000, seed: int = 0) -> PCARotation:
         """Fit on training vectors x (n, d) float32 (a seeded subsample of max_samples rows)."""
-        x = sample_rows(as_f32_matrix(x, "training vectors"), max_samples, seed)
+        x = sample_rows(_training_rows(x), max_samples, seed)
         self.energy, v = principal_axes(x)
         self.matrix = np.ascontiguousarray(v, dtype=np.float32)
         return self
@@ -179,7 +185,7 @@ class PQRotation(MatrixRotation):
 
     def fit(self, x: Any) -> PQRotation:
         """Fit on training vectors x (n, d) float32."""
-        x = sample_rows(as_f32_matrix(x, "training vectors"), self.max_samples, self.seed)
+        x = sample_rows(_training_rows(x), self.max_samples, self.seed)
         r = balanced_pca(x, self.M)
         if self.kind == "opq":
             x64 = x.astype(np.float64)
