@@ -275,3 +275,27 @@ def test_quantizer_numeric_guards(data):
         vp.ResidualQuantizer.from_codebooks(cb + np.float32(1e18))
     with pytest.raises(vp.ParameterError, match="decode to vectors of norm"):
         vp.ProductQuantizer.from_codebooks(np.full((4, 16, 4), 1e19, np.float32))
+
+
+# ---- numeric parameter bounds (item 5) ---------------------------------------------------------
+
+def test_ids_at_the_int64_limit_survive_save_and_load(tmp_path):
+    top = np.iinfo(np.int64).max
+    idx = vp.FlatIndex(4)
+    idx.add(np.eye(4, dtype=np.float32)[:2], ids=[0, top])
+    idx.save(tmp_path / "top.vp")
+    back = vp.load(tmp_path / "top.vp")  # next_id is 2**63: valid, and auto ids have run out
+    with pytest.raises(vp.ParameterError, match="auto ids would pass"):
+        back.add(np.ones((1, 4), np.float32))
+    assert back.add(np.ones((1, 4), np.float32), ids=[5]).tolist() == [5]
+    assert back.search(np.eye(4, dtype=np.float32)[1:2], 1)[1].tolist() == [[top]]
+
+
+def test_huge_k_is_capped_before_anything_is_allocated(data):
+    x, _ = data
+    idx = vp.FlatIndex(D)
+    idx.add(x[:50])
+    with pytest.raises(vp.ParameterError, match="pass k <= len"):
+        idx.search(x[:2], 10**12)  # used to ask numpy for 7.28 TiB
+    s, i = idx.search(x[:2], 10_000)  # padding within the bound still works
+    assert i.shape == (2, 10_000) and (i[:, 50:] == -1).all() and np.isneginf(s[:, 50:]).all()

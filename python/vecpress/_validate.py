@@ -31,6 +31,8 @@ METRICS = ("ip", "l2", "cosine")
 # then |<q, x>| <= 2**124 and ||q - x||^2 <= 2**126, and every partial sum of a kernel fits
 # float32 (max ~2**128). Cosine vectors are normalised in float64 first and need no bound.
 MAX_NORM = 2.0 ** 62
+MAX_DIM = 1 << 20        # vector dimensions
+MAX_COUNT = 2**31 - 1    # rerank depths and candidate counts (the kernels take C ints)
 
 
 def as_f32_matrix(x: Any, name: str = "vectors", dim: int | None = None, *,
@@ -102,7 +104,7 @@ def check_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -
 
 
 def check_k(k: Any) -> int:
-    """k must be a positive integer."""
+    """k must be a positive integer (the search caps it at the index size)."""
     return check_int(k, "k", 1)
 
 
@@ -110,9 +112,9 @@ def check_positive_int(v: Any, name: str) -> int:
     return check_int(v, name, 1)
 
 
-def check_count(v: Any, name: str) -> int:
-    """A non-negative integer (a rerank depth, a candidate count)."""
-    return check_int(v, name, 0)
+def check_count(v: Any, name: str, lo: int = 0) -> int:
+    """A rerank depth or candidate count: an integer in [lo, MAX_COUNT]."""
+    return check_int(v, name, lo, MAX_COUNT)
 
 
 def check_choice(v: Any, name: str, choices: tuple) -> Any:

@@ -40,6 +40,7 @@ import numpy as np
 from .. import _core
 from .._arrays import GrowableArray
 from .._validate import (
+    MAX_DIM,
     as_f32_matrix,
     as_ids,
     check_count,
@@ -56,6 +57,9 @@ from ..io import read_arrays, write_arrays
 from ..stores import Float32Store, VectorStore
 
 _REGISTRY: dict[str, type] = {}
+# search() pads results past len(index) up to k; beyond this many entries (nq * k, 768 MB of
+# scores and ids) a k larger than the index is refused instead of allocated.
+MAX_PADDED_RESULT = 1 << 26
 
 
 def register(cls: type) -> type:
@@ -86,7 +90,7 @@ class Index:
     _gpu_kernels: tuple[str, ...] = ()  # backend kernels the search needs; () = CPU only
 
     def __init__(self, dim: int, metric: str = "ip", threads: int | None = None) -> None:
-        self.dim = check_int(dim, "dim", 1, 1 << 20)
+        self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.metric = check_metric(metric)
         self.threads = check_threads(threads)
         self._ids = GrowableArray((), np.int64)
@@ -252,7 +256,12 @@ class Index:
         be = self._backend
         q = check_magnitude(self._prepare(be.queries(queries, self.dim), be), "queries")
         n = len(self)
-        kk = min(k, n)
+        kk = min(k, n)  # what the kernels get; only the padding below depends on k itself
+        if k > n and q.shape[0] * k > MAX_PADDED_RESULT:
+            raise ParameterError(
+                f"k={k} is larger than the index ({n} vectors) and the result would be padded "
+                f"to {q.shape[0]} x {k} entries (at most {MAX_PADDED_RESULT} are padded): "
+                f"pass k <= len(index)")
         if kk == 0:
             rows = np.full((q.shape[0], 0), -1, np.int64)
             return self._finish(be, np.empty(rows.shape, np.float32), rows, k, params)

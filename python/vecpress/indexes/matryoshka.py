@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import as_f32_matrix, check_choice, check_int, check_k
+from .._validate import as_f32_matrix, check_choice, check_count, check_int, check_k
 from ..errors import ParameterError
 from ..metrics import recall_at_k
 from ..quantizers.rotations import PCARotation
@@ -28,7 +28,7 @@ def _check_stages(dims: Any, rerank: Any, dim: int) -> tuple[tuple[int, ...], tu
                              f"got {dims}")
     if isinstance(rerank, (int, np.integer)) and not isinstance(rerank, bool):
         rerank = (rerank,) * (len(dims) - 1)
-    rerank = tuple(check_int(c, "each rerank count", 1) for c in rerank)
+    rerank = tuple(check_count(c, "each rerank count", 1) for c in rerank)
     if len(rerank) != len(dims) - 1:
         raise ParameterError(f"need one rerank count per stage but the last: {len(dims) - 1} "
                              f"for dims={dims}, got {rerank}")

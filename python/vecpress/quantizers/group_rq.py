@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_codes, check_int
+from .._validate import MAX_DIM, as_codes, check_int
 from ..errors import ParameterError
 from .base import (
     Quantizer,
@@ -46,7 +46,7 @@ class GroupResidualQuantizer(Quantizer):
     def __init__(self, dim: int, groups: int, M: int, nbits: int = 8, beam: int = 8,
                  niter: int = 10, max_points_per_centroid: int = 256, seed: int = 1234,
                  progressive_dim_steps: int = 10, threads: int | None = None) -> None:
-        self.dim = check_int(dim, "dim", 1)
+        self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.groups = check_int(groups, "groups", 1, self.dim)
         if self.dim % self.groups:
             raise ParameterError(f"groups must divide dim: dim={self.dim}, groups={self.groups}; "

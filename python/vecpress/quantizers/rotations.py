@@ -26,6 +26,8 @@ import numpy as np
 
 from .. import _core
 from .._validate import (
+    MAX_COUNT,
+    MAX_DIM,
     as_f32_matrix,
     check_choice,
     check_int,
@@ -176,10 +178,10 @@ class PQRotation(MatrixRotation):
                  opq_pq_iters: int = 5, max_samples: int = 20_000, seed: int = 1234,
                  threads: int = 0, matrix: np.ndarray | None = None) -> None:
         self.kind = check_choice(kind, "rotation", ("pca", "opq"))
-        self.M, self.nbits = check_int(M, "M", 1), check_int(nbits, "nbits", 4, 8)
+        self.M, self.nbits = check_int(M, "M", 1, MAX_DIM), check_int(nbits, "nbits", 4, 8)
         self.opq_iters = check_int(opq_iters, "opq_iters", 0, 1000)
         self.opq_pq_iters = check_int(opq_pq_iters, "opq_pq_iters", 1, 1000)
-        self.max_samples = check_int(max_samples, "max_samples", 1)
+        self.max_samples = check_int(max_samples, "max_samples", 1, MAX_COUNT)
         self.seed, self.threads = check_int(seed, "seed", 0, 2**63 - 1 - 1000), check_threads(threads)
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
 

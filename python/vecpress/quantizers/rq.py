@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _core
 from .._progress import Progress
-from .._validate import as_codes, check_int, check_threads
+from .._validate import MAX_DIM, as_codes, check_int, check_threads
 from ..errors import ParameterError, ShapeError
 from .base import (
     Quantizer,
@@ -63,7 +63,7 @@ class ResidualQuantizer(Quantizer):
     def __init__(self, dim: int, M: int, nbits: int = 8, beam: int = 8, niter: int = 10,
                  max_points_per_centroid: int = 256, seed: int = 1234,
                  progressive_dim_steps: int = 10, threads: int | None = None):
-        self.dim = check_int(dim, "dim", 1)
+        self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.M = check_int(M, "M", 1, 255)
         self.nbits = check_int(nbits, "nbits", 4, 8)
         # The beam holds beam * ksub candidates per vector and stage: bounded so a typo
