@@ -52,14 +52,15 @@ def build_indexes(n: int = 300, seed: int = 0) -> dict:
     out = {}
     for name, make in _configs().items():
         idx = make()
-        x = rng.standard_normal((n, idx.dim)).astype(np.float32)
+        x = rng.standard_normal((max(n, 300), idx.dim)).astype(np.float32)
         if name.endswith("untrained"):
             out[name] = idx
             continue
         if not idx.is_trained:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                idx.train(x)
+                idx.train(x)  # 8-bit codebooks need >= 256 rows
+        x = x[:n]
         idx.add(x[: n // 2], ids=rng.choice(10 * n, n // 2, replace=False))
         idx.add(x[n // 2:])
         idx.remove(idx.ids[3:9])
@@ -70,7 +71,7 @@ def build_indexes(n: int = 300, seed: int = 0) -> dict:
 def write_corpus(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, idx in build_indexes(n=60).items():
+    for name, idx in build_indexes(n=40).items():
         idx.save(folder / f"{name}.vp")
         paths.append(folder / f"{name}.vp")
     return paths
