@@ -378,7 +378,9 @@ def test_untrained_index(lab, kind, op):
 BAD_K = {"0": (0, ParameterError), "-1": (-1, ParameterError),
          "1.5": (1.5, ParameterTypeError), "str_3": ("3", ParameterTypeError),
          "True": (True, ParameterTypeError), "None": (None, ParameterTypeError),
-         "float_3.0": (3.0, ParameterTypeError)}
+         "float_3.0": (3.0, ParameterTypeError),
+         # padded past len(index) to 8 x 10**12 entries: refused before anything is allocated
+         "10**12": (10**12, ParameterError)}
 
 
 @pytest.mark.parametrize("case", list(BAD_K))
@@ -501,16 +503,19 @@ def test_remove_rejects_bad_ids(lab, kind, case):
 
 COMMON_SEARCH = {
     "threads_-1": ({"threads": -1}, ParameterError),
+    "threads_2**31": ({"threads": 2**31}, ParameterError),
     "threads_2.5": ({"threads": 2.5}, ParameterTypeError),
     "threads_str": ({"threads": "2"}, ParameterTypeError),
 }
 CODED_SEARCH = {
     "rerank_-1": ({"rerank": -1}, ParameterError),
+    "rerank_2**31": ({"rerank": 2**31}, ParameterError),
     "rerank_str": ({"rerank": "x"}, ParameterTypeError),
     "rerank_2.5": ({"rerank": 2.5}, ParameterTypeError),
 }
 MATRYOSHKA_SEARCH = {
     "rerank_-1": ({"rerank": (-1,)}, ParameterError),
+    "rerank_2**31": ({"rerank": (2**31,)}, ParameterError),
     "rerank_str": ({"rerank": ("x",)}, ParameterTypeError),
     "rerank_2.5": ({"rerank": (2.5,)}, ParameterTypeError),
     "dims_decreasing": ({"dims": (48, 16)}, ParameterError),
@@ -572,6 +577,8 @@ COMMON_CTOR = {
     "dim_str": ({"dim": "64"}, ParameterTypeError),
     "threads_-1": ({"threads": -1}, ParameterError),
     "threads_2.5": ({"threads": 2.5}, ParameterTypeError),
+    "threads_2**31": ({"threads": 2**31}, ParameterError),
+    "dim_2**20+1": ({"dim": 2**20 + 1}, ParameterError),
 }
 KIND_CTOR = {
     "matryoshka": {
@@ -580,6 +587,7 @@ KIND_CTOR = {
         "dims_past_dim": ({"dims": (16, 2 * D)}, ParameterError),
         "rerank_-1": ({"rerank": (-1,)}, ParameterError),
         "rerank_str": ({"rerank": ("x",)}, ParameterTypeError),
+        "rerank_2**31": ({"rerank": (2**31,)}, ParameterError),
     },
     "binary": {
         "rerank_-1": ({"rerank": -1}, ParameterError),
@@ -589,6 +597,7 @@ KIND_CTOR = {
         "rotation_foo": ({"rotation": "foo"}, ParameterError),
         "bits_0": ({"bits": 0}, ParameterError),
         "bits_past_dim": ({"bits": D + 1}, ParameterError),
+        "rerank_2**31": ({"rerank": 2**31}, ParameterError),
     },
     "pq": {
         "M_not_dividing": ({"M": 7}, ParameterError),
@@ -599,6 +608,13 @@ KIND_CTOR = {
         "rerank_-1": ({"rerank": -1}, ParameterError),
         "rerank_str": ({"rerank": "x"}, ParameterTypeError),
         "rotation_foo": ({"rotation": "foo"}, ParameterError),
+        "rerank_2**31": ({"rerank": 2**31}, ParameterError),
+        "seed_-1": ({"seed": -1}, ParameterError),
+        "seed_2**64": ({"seed": 2**64}, ParameterError),
+        "rescore_0": ({"rescore": 0}, ParameterError),
+        "rescore_2**31": ({"rescore": 2**31}, ParameterError),
+        "niter_0": ({"niter": 0}, ParameterError),
+        "niter_10**9": ({"niter": 10**9}, ParameterError),
     },
     "rq": {
         "beam_0": ({"beam": 0}, ParameterError),
@@ -609,6 +625,10 @@ KIND_CTOR = {
         "rerank_-1": ({"rerank": -1}, ParameterError),
         "rerank_str": ({"rerank": "x"}, ParameterTypeError),
         "groups_not_dividing": ({"groups": 3}, ParameterError),
+        "beam_10**9": ({"beam": 10**9}, ParameterError),  # asked for ~24 GB at the first add
+        "rerank_2**31": ({"rerank": 2**31}, ParameterError),
+        "norm_bits_9": ({"norm_bits": 9}, ParameterError),
+        "M_256": ({"M": 256}, ParameterError),
     },
 }
 _FAMILY = {"flat": None, "flat_cosine": None, "matryoshka": "matryoshka",
@@ -767,16 +787,26 @@ Q_CTOR = {
     "pq": {"dim_0": ({"dim": 0}, ParameterError), "dim_2.5": ({"dim": 2.5}, ParameterTypeError),
            "M_not_dividing": ({"M": 7}, ParameterError), "M_0": ({"M": 0}, ParameterError),
            "nbits_3": ({"nbits": 3}, ParameterError), "nbits_9": ({"nbits": 9}, ParameterError),
-           "threads_-1": ({"threads": -1}, ParameterError)},
+           "threads_-1": ({"threads": -1}, ParameterError),
+           "threads_2**31": ({"threads": 2**31}, ParameterError),
+           "seed_-1": ({"seed": -1}, ParameterError),
+           "dim_2**20+1": ({"dim": 2**20 + 1}, ParameterError),
+           "max_points_0": ({"max_points_per_centroid": 0}, ParameterError)},
     "rq": {"dim_0": ({"dim": 0}, ParameterError), "M_0": ({"M": 0}, ParameterError),
            "nbits_3": ({"nbits": 3}, ParameterError), "nbits_9": ({"nbits": 9}, ParameterError),
            "beam_0": ({"beam": 0}, ParameterError), "beam_2.5": ({"beam": 2.5}, ParameterTypeError),
-           "threads_-1": ({"threads": -1}, ParameterError)},
+           "threads_-1": ({"threads": -1}, ParameterError),
+           "threads_2**31": ({"threads": 2**31}, ParameterError),
+           "beam_10**9": ({"beam": 10**9}, ParameterError),
+           "seed_-1": ({"seed": -1}, ParameterError),
+           "niter_0": ({"niter": 0}, ParameterError),
+           "progressive_dim_steps_65": ({"progressive_dim_steps": 65}, ParameterError)},
     "group_rq": {"groups_not_dividing": ({"groups": 3}, ParameterError),
                  "groups_0": ({"groups": 0}, ParameterError),
                  "nbits_9": ({"nbits": 9}, ParameterError),
                  "beam_0": ({"beam": 0}, ParameterError),
-                 "threads_-1": ({"threads": -1}, ParameterError)},
+                 "threads_-1": ({"threads": -1}, ParameterError),
+                 "seed_2**63-1": ({"seed": 2**63 - 1}, ParameterError)},  # seed + g overflows
     "binary": {"dim_0": ({"dim": 0}, ParameterError),
                "threshold_foo": ({"threshold": "foo"}, ParameterError),
                "bits_0": ({"bits": 0}, ParameterError),
@@ -795,3 +825,16 @@ def _q_ctor_cases():
 @pytest.mark.parametrize("name,over,exc", _q_ctor_cases())
 def test_quantizer_bad_constructor_parameter(name, over, exc):
     expect(exc, make_quantizer, name, **over)
+
+
+# ---- ids near the int64 limit (issue 14) -------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["flat", "pq8"])
+def test_auto_ids_past_int64_are_refused(lab, kind):
+    """Explicit ids up to 2**63 - 1 are fine; auto ids that would pass it raise (they used
+    to raise OverflowError from numpy) and the index is unchanged."""
+    idx = lab.built(kind)
+    top = np.iinfo(np.int64).max
+    assert idx.add(lab.data.extra[:2], ids=[top - 1, top]).tolist() == [top - 1, top]
+    lab.rejects_unchanged(idx, ParameterError, idx.add, lab.data.extra[2:4])
+    assert idx.add(lab.data.extra[2:3], ids=[N_BASE]).tolist() == [N_BASE]

@@ -16,6 +16,7 @@ from .errors import (
                      EmptyInputError,
                      FormatError,
                      GPUUnavailableError,
+                     IndexNotEmptyError,
                      KernelError,
                      NonFiniteError,
                      NotTrainedError,
@@ -62,5 +63,5 @@ __all__ = [
     "VecpressError", "DTypeError", "ShapeError", "DimensionError", "EmptyInputError",
     "NonFiniteError", "DuplicateIdError", "UnknownIdError", "NotTrainedError", "FormatError",
     "VersionError", "GPUUnavailableError", "ParameterError", "ParameterTypeError",
-    "KernelError", "DeviceError", "SmallTrainingSetWarning",
+    "KernelError", "DeviceError", "SmallTrainingSetWarning", "IndexNotEmptyError",
 ]

@@ -17,6 +17,7 @@ from .errors import (
     DTypeError,
     DuplicateIdError,
     EmptyInputError,
+    FormatError,
     NonFiniteError,
     ParameterError,
     ParameterTypeError,
@@ -25,6 +26,13 @@ from .errors import (
 
 _CONVERTIBLE = (np.float16, np.float64)
 METRICS = ("ip", "l2", "cosine")
+
+# Vectors (and decoded codes) scored with "ip"/"l2" must have an L2 norm of at most MAX_NORM:
+# then |<q, x>| <= 2**124 and ||q - x||^2 <= 2**126, and every partial sum of a kernel fits
+# float32 (max ~2**128). Cosine vectors are normalised in float64 first and need no bound.
+MAX_NORM = 2.0 ** 62
+MAX_DIM = 1 << 20        # vector dimensions
+MAX_COUNT = 2**31 - 1    # rerank depths and candidate counts (the kernels take C ints)
 
 
 def as_f32_matrix(x: Any, name: str = "vectors", dim: int | None = None, *,
@@ -66,6 +74,22 @@ def as_f32_matrix(x: Any, name: str = "vectors", dim: int | None = None, *,
     return x
 
 
+def check_magnitude(x: Any, name: str = "vectors") -> Any:
+    """Rows of x (n, d) (NumPy or CuPy) must have L2 norm <= MAX_NORM, so that their inner
+    products and squared distances fit float32; ParameterError otherwise. Cheap when the
+    largest |value| already bounds every norm (the usual case)."""
+    if x.size == 0 or max(float(x.max()), -float(x.min())) * x.shape[1] ** 0.5 <= MAX_NORM:
+        return x  # (no temporary the size of x)
+    norms = ((x.astype("float64") ** 2).sum(axis=1)) ** 0.5
+    if float(norms.max()) > MAX_NORM:
+        row = int((norms > MAX_NORM).argmax())
+        raise ParameterError(
+            f"{name} have L2 norm up to {float(norms.max()):.3g} (row {row}); past "
+            f"{MAX_NORM:.3g} their inner products and squared distances overflow float32. "
+            "Rescale them (e.g. divide by the largest norm) or use metric='cosine'")
+    return x
+
+
 def check_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -> int:
     """An integer parameter (bool is not one) in [lo, hi]; ParameterTypeError /
     ParameterError otherwise."""
@@ -80,7 +104,7 @@ def check_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -
 
 
 def check_k(k: Any) -> int:
-    """k must be a positive integer."""
+    """k must be a positive integer (the search caps it at the index size)."""
     return check_int(k, "k", 1)
 
 
@@ -88,9 +112,9 @@ def check_positive_int(v: Any, name: str) -> int:
     return check_int(v, name, 1)
 
 
-def check_count(v: Any, name: str) -> int:
-    """A non-negative integer (a rerank depth, a candidate count)."""
-    return check_int(v, name, 0)
+def check_count(v: Any, name: str, lo: int = 0) -> int:
+    """A rerank depth or candidate count: an integer in [lo, MAX_COUNT]."""
+    return check_int(v, name, lo, MAX_COUNT)
 
 
 def check_choice(v: Any, name: str, choices: tuple) -> Any:
@@ -153,3 +177,100 @@ def check_finite_array(a: np.ndarray, name: str) -> np.ndarray:
     if not np.isfinite(a).all():
         raise NonFiniteError(f"{name} contain NaN or infinity")
     return a
+
+
+# ---- loaded files: each check raises FormatError naming the array or field -------------------
+
+_CHUNK = 1 << 22  # elements per chunk of a whole-array check (bounded temporaries)
+
+
+def _row_chunks(a: np.ndarray):
+    step = max(1, _CHUNK // max(1, int(np.prod(a.shape[1:]))))
+    for s in range(0, a.shape[0], step):
+        yield s, a[s:s + step]
+
+
+def file_array(arrays: dict, name: str, dtype: Any, shape: tuple) -> np.ndarray:
+    """arrays[name], which must have exactly ``dtype`` and ``shape`` (None: any length)."""
+    if name not in arrays:
+        raise FormatError(f"the file has no {name!r} array")
+    a = arrays[name]
+    if (a.dtype != np.dtype(dtype) or a.ndim != len(shape)
+            or any(w is not None and s != w for s, w in zip(a.shape, shape))):
+        want = "(" + ", ".join("n" if w is None else str(w) for w in shape) + ")"
+        raise FormatError(f"array {name!r} must be {np.dtype(dtype).name} {want}, "
+                          f"got {a.dtype} {a.shape}")
+    return a
+
+
+def file_finite(a: np.ndarray, name: str) -> np.ndarray:
+    """``a`` when every value is finite, else FormatError naming the array."""
+    for s, part in _row_chunks(a.reshape(len(a), -1) if a.ndim else a.reshape(1)):
+        if not np.isfinite(part).all():
+            raise FormatError(f"array {name!r} holds NaN or infinity (near row {s})")
+    return a
+
+
+def file_vectors(x: np.ndarray, name: str, unit: bool) -> np.ndarray:
+    """Stored float vectors (n, d): finite, and unit norm (``unit``, cosine) or of norm at
+    most MAX_NORM (so that their scores fit float32)."""
+    for s, part in _row_chunks(x):
+        norms = np.sqrt(np.einsum("ij,ij->i", part, part, dtype=np.float64))
+        ok = np.abs(norms - 1.0) <= 1e-3 if unit else norms <= MAX_NORM  # NaN fails both
+        if not ok.all():
+            row = s + int(np.flatnonzero(~ok)[0])
+            if not np.isfinite(x[row]).all():
+                raise FormatError(f"array {name!r} holds NaN or infinity (row {row})")
+            want = "unit vectors (metric 'cosine')" if unit else f"vectors of norm <= {MAX_NORM:.3g}"
+            raise FormatError(f"array {name!r} must hold {want}; row {row} has norm "
+                              f"{norms[row - s]:.6g}")
+    return x
+
+
+def file_rotation(arrays: dict, dim: int, name: str = "rotation") -> np.ndarray:
+    """A learned rotation (dim, dim) float32: finite and orthogonal (R^T R = I within 1e-3),
+    so that it preserves every score."""
+    from . import _core
+
+    r = file_finite(file_array(arrays, name, np.float32, (dim, dim)), name)
+    rt = np.ascontiguousarray(r.T)
+    gram = _core.pairwise_scores(rt, rt, dim, 0)  # (dim, dim): column dot products
+    err = float(np.abs(gram - np.eye(dim, dtype=gram.dtype)).max())
+    if not err <= 1e-3:
+        raise FormatError(f"array {name!r} is not an orthogonal matrix (|R^T R - I| = {err:.3g})")
+    return np.ascontiguousarray(r)
+
+
+def file_code_bits(codes: np.ndarray, masks: np.ndarray, name: str = "codes") -> np.ndarray:
+    """Codes (n, c) uint8 whose column j only uses the bits of masks[j] (e.g. (1 << nbits) - 1
+    for an nbits code, 0x0F for a padding nibble): codes the model can decode."""
+    if codes.size:
+        used = np.zeros(codes.shape[1], np.uint8)
+        for _, part in _row_chunks(codes):
+            used |= np.bitwise_or.reduce(part, axis=0)
+        bad = np.flatnonzero(used & ~masks)
+        if bad.size:
+            j = int(bad[0])
+            raise FormatError(f"array {name!r} column {j} holds values outside the model's "
+                              f"codes (allowed bits {int(masks[j]):#04x}, seen {int(used[j]):#04x})")
+    return codes
+
+
+def file_ids(arrays: dict, next_id: Any) -> tuple[np.ndarray, int]:
+    """The ids (n,) int64 (non-negative, unique) and the next auto id, which must be greater
+    than every id and at most 2**63 (the int64 ids then run out: add() says so)."""
+    ids = file_array(arrays, "ids", np.int64, (None,))
+    try:
+        next_id = check_int(next_id, "next_id", 0, 2**63)
+    except ParameterError as e:
+        raise FormatError(f"params.{e}") from None
+    if ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0:
+            raise FormatError(f"array 'ids' holds a negative id ({lo})")
+        if not (np.diff(ids) > 0).all() and np.unique(ids).size != ids.size:
+            raise FormatError("array 'ids' holds duplicate ids")
+        if next_id <= hi:
+            raise FormatError(f"params.next_id ({next_id}) must be greater than every id "
+                              f"(largest: {hi}); auto ids would repeat")
+    return ids, next_id

@@ -60,6 +60,12 @@ class NotTrainedError(VecpressError, RuntimeError):
     """The index or quantizer must be trained before this call."""
 
 
+class IndexNotEmptyError(VecpressError, RuntimeError):
+    """``train()`` was called on an index that already holds vectors: their codes were made
+    with the current model, so a new one would silently invalidate them. Build a new index
+    (or remove every vector first) and add the vectors again."""
+
+
 class FormatError(VecpressError, ValueError):
     """A file is not a valid vecpress index (truncated, corrupted or foreign)."""
 

@@ -31,6 +31,7 @@ Subclass hooks (arrays arrive validated, float32, normalised and rotated):
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,13 +39,27 @@ import numpy as np
 
 from .. import _core
 from .._arrays import GrowableArray
-from .._validate import as_f32_matrix, as_ids, check_count, check_int, check_k, check_metric, check_threads
+from .._validate import (
+    MAX_DIM,
+    as_f32_matrix,
+    as_ids,
+    check_count,
+    check_int,
+    check_k,
+    check_magnitude,
+    check_metric,
+    check_threads,
+    file_ids,
+)
 from ..backends import CPU, Backend
 from ..errors import DuplicateIdError, FormatError, NotTrainedError, ParameterError, UnknownIdError
 from ..io import read_arrays, write_arrays
 from ..stores import VectorStore
 
 _REGISTRY: dict[str, type] = {}
+# search() pads results past len(index) up to k; beyond this many entries (nq * k, 768 MB of
+# scores and ids) a k larger than the index is refused instead of allocated.
+MAX_PADDED_RESULT = 1 << 26
 
 
 def register(cls: type) -> type:
@@ -77,7 +92,7 @@ class Index:
     _gpu_kernels: tuple[str, ...] = ()  # backend kernels the search needs; () = CPU only
 
     def __init__(self, dim: int, metric: str = "ip", threads: int | None = None) -> None:
-        self.dim = check_int(dim, "dim", 1, 1 << 20)
+        self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.metric = check_metric(metric)
         self.threads = check_threads(threads)
         self._ids = GrowableArray((), np.int64)
@@ -129,7 +144,7 @@ class Index:
                 raise DuplicateIdError(
                     f"{dup.size} id(s) are already in the index (e.g. {dup[:5].tolist()}); "
                     "remove them first or choose new ids")
-        x = self._prepare(x, CPU)
+        x = check_magnitude(self._prepare(x, CPU))
         self._add_rows(x)  # the subclass encodes first: a failure leaves the index as it was
         if self._store is not None:
             self._store.append(x)
@@ -241,9 +256,14 @@ class Index:
         self._check_ready()
         k = check_k(k)
         be = self._backend
-        q = self._prepare(be.queries(queries, self.dim), be)
+        q = check_magnitude(self._prepare(be.queries(queries, self.dim), be), "queries")
         n = len(self)
-        kk = min(k, n)
+        kk = min(k, n)  # what the kernels get; only the padding below depends on k itself
+        if k > n and q.shape[0] * k > MAX_PADDED_RESULT:
+            raise ParameterError(
+                f"k={k} is larger than the index ({n} vectors) and the result would be padded "
+                f"to {q.shape[0]} x {k} entries (at most {MAX_PADDED_RESULT} are padded): "
+                f"pass k <= len(index)")
         if kk == 0:
             rows = np.full((q.shape[0], 0), -1, np.int64)
             return self._finish(be, np.empty(rows.shape, np.float32), rows, k, params)
@@ -341,24 +361,38 @@ def load(path: Any, mmap: bool = False) -> Index:
     Raises :class:`vecpress.FormatError` for truncated, corrupted or foreign
     files and :class:`vecpress.VersionError` for other format versions.
     mmap=True maps large arrays read-only instead of reading them.
+
+    Nothing behind a valid checksum is trusted: every parameter is checked with the
+    constructor's bounds, every array's dtype, shape and values against the model
+    (finite floats, orthogonal rotations, codes the model decodes, unique non-negative
+    ids below next_id), and a file holding vectors must hold the model they were
+    encoded with. Each failure is a FormatError naming the field.
     """
     kind, params, arrays = read_arrays(path, mmap=mmap)
     cls = _REGISTRY.get(kind)
     if cls is None:
         raise FormatError(f"{path} holds an index of unknown class {kind!r}; "
                           "it may need a newer vecpress")
-    if "ids" not in arrays:
-        raise FormatError(f"{path} is missing its ids array")
     try:
-        obj = cls._from_state(params, arrays)
-        if obj._store is not None:
-            obj._store = type(obj._store).from_arrays(obj.dim, arrays)
-        obj._ids = GrowableArray.from_array(np.asarray(arrays["ids"], dtype=np.int64))
-        obj._next_id = int(params["next_id"])
+        ids, next_id = file_ids(arrays, params.get("next_id"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. a numpy overflow: a bad file, not a warning
+            obj = cls._from_state(params, arrays)
+            if obj._store is not None:
+                unit = obj.metric == "cosine" and obj._normalize_cosine
+                obj._store = type(obj._store).from_arrays(obj.dim, arrays, unit=unit)
     except FormatError as e:
         raise FormatError(f"{path}: {e}") from None
-    except (KeyError, ValueError, TypeError) as e:
-        raise FormatError(f"{path} has inconsistent contents: {e}") from None
-    if len(obj._ids) != obj._stored_rows():
-        raise FormatError(f"{path} is inconsistent: {len(obj._ids)} ids for {obj._stored_rows()} rows")
+    except KeyError as e:
+        raise FormatError(f"{path} lacks the field {e} of a {kind}") from None
+    except (ValueError, TypeError, Warning) as e:
+        raise FormatError(f"{path} has an invalid field: {e}") from None
+    rows = {len(ids), obj._stored_rows()} | ({len(obj._store)} if obj._store is not None else set())
+    if len(rows) != 1:
+        raise FormatError(f"{path} is inconsistent: {len(ids)} ids for {obj._stored_rows()} rows"
+                          + (f" and {len(obj._store)} vectors" if obj._store is not None else ""))
+    if len(ids) and not obj.is_trained:
+        raise FormatError(f"{path} holds {len(ids)} vectors but not the trained model they were "
+                          "encoded with (an array of the model is missing)")
+    obj._ids, obj._next_id = GrowableArray.from_array(ids), next_id
     return obj

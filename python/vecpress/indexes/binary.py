@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_choice
+from .._validate import check_choice, file_array, file_finite
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.rotations import PCARotation
 from .base import SearchParams, register
-from .coded import CodedIndex
+from .coded import CodedIndex, refuse_retraining
 
 
 @register
@@ -60,7 +60,16 @@ class BinaryIndex(CodedIndex):
         return rot_ok and self.quantizer.is_trained
 
     def train(self, vectors: Any) -> BinaryIndex:
-        """Fit the rotation and/or per-dimension thresholds on samples (n, dim)."""
+        """Fit the rotation and/or per-dimension thresholds on samples (n, dim).
+
+        With threshold="zero" and no rotation there is nothing to learn and this only
+        checks the sample. Otherwise only on an empty index: when it holds vectors (their
+        codes, and rotated float copies, belong to the current model) this raises
+        :class:`vecpress.IndexNotEmptyError` and changes nothing; build a new index, or
+        remove every vector first, and add the vectors again.
+        """
+        if self._rotation is not None or self.threshold != "zero":
+            refuse_retraining(self)
         x = self._training_sample(vectors)
         if self._rotation is not None:
             x = self._rotation.fit(x).apply(x)
@@ -121,7 +130,10 @@ class BinaryIndex(CodedIndex):
         obj = cls(params["dim"], params["metric"], params["bits"], params["threshold"],
                   params["rotation"], params["rerank"], params["query"], params.get("threads", 0))
         if obj._rotation is not None and "rotation" in arrays:
-            obj._rotation = PCARotation(np.asarray(arrays["rotation"]), np.asarray(arrays["energy"]))
+            obj._rotation = PCARotation.from_file(arrays, obj.dim)
         if "thresholds" in arrays:
-            obj.quantizer.set_thresholds(arrays["thresholds"])
-        return obj._load_codes(arrays, "bits")
+            t = file_array(arrays, "thresholds", np.float32, (obj.bits,))
+            obj.quantizer.set_thresholds(file_finite(t, "thresholds"))
+        # bit i of a code is dimension i < bits; the padding up to 64-bit words stays zero
+        valid = np.clip(obj.bits - 8 * np.arange(obj.code_bytes), 0, 8)
+        return obj._load_codes(arrays, "bits", ((1 << valid) - 1).astype(np.uint8))

@@ -6,10 +6,21 @@ from typing import Any
 import numpy as np
 
 from .._arrays import GrowableArray
-from .._validate import check_count
-from ..errors import FormatError, ParameterError
+from .._validate import check_count, file_array, file_code_bits
+from ..errors import FormatError, IndexNotEmptyError, ParameterError
 from ..stores import Float32Store
 from .base import Index, SearchParams
+
+
+def refuse_retraining(index: Index) -> None:
+    """train() on an index that holds vectors raises: their codes (or rotated copies) were
+    made with the current model and would silently stop matching a new one."""
+    if len(index):
+        raise IndexNotEmptyError(
+            f"this {type(index).__name__} already holds {len(index)} vectors encoded with its "
+            "current model; training a new one would silently invalidate them. Build a new "
+            "index and train it, or remove every vector first (index.remove(index.ids)), then "
+            "add the vectors again")
 
 
 class CodedIndex(Index):
@@ -74,11 +85,13 @@ class CodedIndex(Index):
     def _code_arrays(self) -> dict:
         return {"codes": self._codes.data}
 
-    def _load_codes(self, arrays: dict, what: str) -> CodedIndex:
-        codes = np.asarray(arrays["codes"])
+    def _load_codes(self, arrays: dict, what: str, masks: np.ndarray) -> CodedIndex:
+        """Adopt the saved "codes" (n, code_cols) uint8, column j using only the bits of
+        masks[j] (what the model decodes); FormatError otherwise."""
         want = self._codes.row_shape[0]
-        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != want:
-            raise FormatError(f"the codes array must be uint8 (n, {want}) for {what}, got "
-                              f"{codes.dtype} {codes.shape}")
-        self._codes = GrowableArray.from_array(codes)
+        try:
+            codes = file_array(arrays, "codes", np.uint8, (None, want))
+        except FormatError as e:
+            raise FormatError(f"{e} (for the index's {what})") from None
+        self._codes = GrowableArray.from_array(file_code_bits(codes, masks))
         return self

@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import as_f32_matrix, check_choice, check_int, check_k
+from .._validate import as_f32_matrix, check_choice, check_count, check_int, check_k
 from ..errors import ParameterError
 from ..metrics import recall_at_k
 from ..quantizers.rotations import PCARotation
 from .base import SearchParams, register
+from .coded import refuse_retraining
 from .flat import FlatIndex
 
 
@@ -27,7 +28,7 @@ def _check_stages(dims: Any, rerank: Any, dim: int) -> tuple[tuple[int, ...], tu
                              f"got {dims}")
     if isinstance(rerank, (int, np.integer)) and not isinstance(rerank, bool):
         rerank = (rerank,) * (len(dims) - 1)
-    rerank = tuple(check_int(c, "each rerank count", 1) for c in rerank)
+    rerank = tuple(check_count(c, "each rerank count", 1) for c in rerank)
     if len(rerank) != len(dims) - 1:
         raise ParameterError(f"need one rerank count per stage but the last: {len(dims) - 1} "
                              f"for dims={dims}, got {rerank}")
@@ -85,8 +86,15 @@ class MatryoshkaIndex(FlatIndex):
         return self._rotation is None or self._rotation.is_trained
 
     def train(self, vectors: Any) -> MatryoshkaIndex:
-        """Fit the rotation on sample vectors (n, dim); a no-op without rotation."""
+        """Fit the rotation on sample vectors (n, dim); a no-op without rotation.
+
+        With rotation="pca", only on an empty index: the stored vectors are kept rotated
+        by the current rotation, so when the index holds vectors this raises
+        :class:`vecpress.IndexNotEmptyError` and changes nothing; build a new index, or
+        remove every vector first, and add the vectors again.
+        """
         if self._rotation is not None:
+            refuse_retraining(self)
             self._rotation.fit(self._training_sample(vectors))
         return self
 
@@ -139,7 +147,7 @@ class MatryoshkaIndex(FlatIndex):
             obj = cls(params["dim"], params["metric"], params["dims"], params["candidates"],
                       params["rotation"], params.get("threads", 0))
         if obj._rotation is not None and "rotation" in arrays:
-            obj._rotation = PCARotation(np.asarray(arrays["rotation"]), np.asarray(arrays["energy"]))
+            obj._rotation = PCARotation.from_file(arrays, obj.dim)
         return obj
 
 

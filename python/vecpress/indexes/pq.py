@@ -7,14 +7,20 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_f32_matrix, check_choice, check_int
+from .._validate import (
+    as_f32_matrix,
+    check_choice,
+    check_int,
+    check_magnitude,
+    file_array,
+    file_rotation,
+)
 from ..backends import CPU
-from ..errors import FormatError
 from ..quantizers.nibbles import pack_nibbles, unpack_nibbles, upgrade_unpaired
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.rotations import PQRotation
 from .base import SearchParams, register
-from .coded import CodedIndex
+from .coded import CodedIndex, refuse_retraining
 
 
 @register
@@ -84,7 +90,13 @@ class PQIndex(CodedIndex):
         return float(self.code_bytes + self._store_bytes())
 
     def train(self, vectors: Any) -> PQIndex:
-        """Learn the rotation (if any) and the codebooks from samples (n, dim), n >= 2**nbits."""
+        """Learn the rotation (if any) and the codebooks from samples (n, dim), n >= 2**nbits.
+
+        Only on an empty index: when it holds vectors (their codes belong to the current
+        codebooks) this raises :class:`vecpress.IndexNotEmptyError` and changes nothing;
+        build a new index, or remove every vector first, and add the vectors again.
+        """
+        refuse_retraining(self)
         x = self._training_sample(vectors)
         self.quantizer._training_vectors(x, self.quantizer.ksub)  # enough rows, before the rotation
         if self._rotation is not None:
@@ -95,8 +107,8 @@ class PQIndex(CodedIndex):
     def encode(self, vectors: Any) -> np.ndarray:
         """Codes (n, M) uint8 of float vectors (n, dim), as add() would store them."""
         self._check_ready()
-        return self.quantizer._encode(self._prepare(as_f32_matrix(vectors, "vectors", self.dim),
-                                                    CPU))
+        x = self._prepare(as_f32_matrix(vectors, "vectors", self.dim), CPU)
+        return self.quantizer._encode(check_magnitude(x))  # as add() checks them
 
     # ---- hooks ------------------------------------------------------------
     def _add_rows(self, x):
@@ -135,13 +147,13 @@ class PQIndex(CodedIndex):
         obj = cls(params["dim"], params["metric"], params["M"], params["nbits"], params["rotation"],
                   params["rerank"], params["rescore"], params["niter"], params["seed"],
                   params.get("threads", 0))
+        q = obj.quantizer
         if "centroids" in arrays:
-            obj.quantizer.set_codebooks(np.asarray(arrays["centroids"]))
+            q.set_codebooks(file_array(arrays, "centroids", np.float32, (q.M, q.ksub, q.dsub)))
         if obj._rotation is not None and "rotation" in arrays:
-            r = np.asarray(arrays["rotation"], dtype=np.float32)
-            if r.shape != (obj.dim, obj.dim):
-                raise FormatError("the rotation array does not match dim")
-            obj._rotation.matrix = np.ascontiguousarray(r)
+            obj._rotation.matrix = file_rotation(arrays, obj.dim)
+        masks = np.full(obj.code_bytes, 0xFF, np.uint8)
         if obj.nbits == 4:
             arrays = upgrade_unpaired(arrays, obj.M)
-        return obj._load_codes(arrays, "M and nbits")
+            masks[-1] = 0xFF if obj.M % 2 == 0 else 0x0F  # an odd M pads a zero nibble
+        return obj._load_codes(arrays, "M and nbits", masks)

@@ -6,12 +6,13 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import check_int
+from .._validate import MAX_NORM, check_int, file_array
+from ..errors import FormatError
 from ..quantizers.group_rq import GroupResidualQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles, upgrade_unpaired
 from ..quantizers.rq import ResidualQuantizer
 from .base import SearchParams, register
-from .coded import CodedIndex
+from .coded import CodedIndex, refuse_retraining
 
 
 @register
@@ -87,7 +88,13 @@ class RQIndex(CodedIndex):
         return self.quantizer.is_trained and (self.metric != "l2" or self._norm_range is not None)
 
     def train(self, vectors: Any, progress: bool | None = None) -> RQIndex:
-        """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim)."""
+        """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim).
+
+        Only on an empty index: when it holds vectors (their codes belong to the current
+        codebooks) this raises :class:`vecpress.IndexNotEmptyError` and changes nothing;
+        build a new index, or remove every vector first, and add the vectors again.
+        """
+        refuse_retraining(self)
         x = self._training_sample(vectors)
         self.quantizer.train(x, progress=progress)
         if self.metric == "l2":
@@ -153,11 +160,29 @@ class RQIndex(CodedIndex):
         obj = cls(params["dim"], params["metric"], params["M"], params["nbits"], params["beam"],
                   params["norm_bits"], params["rerank"], params.get("threads", 0),
                   params.get("groups", 1))
+        q = obj.quantizer
         if "codebooks" in arrays:
-            obj.quantizer.set_codebooks(np.asarray(arrays["codebooks"]))
+            shape = ((q.M, q.ksub, q.dim) if obj.groups == 1
+                     else (q.groups, q.M, q.ksub, q.group_dim))
+            q.set_codebooks(file_array(arrays, "codebooks", np.float32, shape))
         if params.get("norm_range") is not None:
-            obj._norm_range = tuple(float(v) for v in params["norm_range"])
+            obj._norm_range = _norm_range(params["norm_range"])
+        masks = np.full(obj._code_cols, (1 << obj.nbits) - 1, np.uint8)
         if obj._paired:
-            arrays = upgrade_unpaired(arrays, obj.quantizer.code_size,
-                                      obj._code_cols - obj.code_bytes)
-        return obj._load_codes(arrays, "groups, M, nbits and metric")
+            arrays = upgrade_unpaired(arrays, q.code_size, obj._code_cols - obj.code_bytes)
+            masks[: obj.code_bytes] = 0xFF
+            if q.code_size % 2:
+                masks[obj.code_bytes - 1] = 0x0F  # an odd stage count pads a zero nibble
+        if obj.metric == "l2":
+            masks[-1] = (1 << obj.norm_bits) - 1  # the quantized norm
+        return obj._load_codes(arrays, "groups, M, nbits and metric", masks)
+
+
+def _norm_range(v) -> tuple[float, float]:
+    """The saved range of squared reconstruction norms: 0 <= min <= max <= MAX_NORM**2."""
+    if (not isinstance(v, list) or len(v) != 2
+            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in v)
+            or not 0 <= v[0] <= v[1] <= MAX_NORM ** 2):
+        raise FormatError(f"params.norm_range must be [min, max] with 0 <= min <= max <= "
+                          f"{MAX_NORM ** 2:.3g}, got {str(v)[:80]}")
+    return float(v[0]), float(v[1])

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_f32_matrix, check_choice
+from .._validate import MAX_NORM, as_f32_matrix, check_choice, check_magnitude
 from ..errors import (
     DTypeError,
     NonFiniteError,
@@ -82,17 +82,17 @@ class Quantizer(ABC):
     def _training_vectors(self, x: Any, min_rows: int) -> np.ndarray:
         """Training data (n, dim) float32 with n >= min_rows; warns once when far fewer
         rows than k-means wants (about 39 per centroid, as faiss warns)."""
-        x = as_f32_matrix(x, "training vectors", self.dim)
+        x = check_magnitude(as_f32_matrix(x, "training vectors", self.dim), "training vectors")
         if x.shape[0] < min_rows:
             raise ParameterError(f"training needs at least {min_rows} vectors (one per codeword), "
                                  f"got {x.shape[0]}; pass more vectors or lower nbits")
         return x
 
     def _vectors(self, x: Any) -> np.ndarray:
-        return as_f32_matrix(x, "vectors", self.dim)
+        return check_magnitude(as_f32_matrix(x, "vectors", self.dim))
 
     def _queries(self, q: Any) -> np.ndarray:
-        return as_f32_matrix(q, "queries", self.dim)
+        return check_magnitude(as_f32_matrix(q, "queries", self.dim), "queries")
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(dim={self.dim}, code_size={self.code_size}, "
@@ -121,6 +121,19 @@ def checked_codebooks(codebooks: Any, want: tuple) -> np.ndarray:
     if not np.isfinite(cb).all():
         raise NonFiniteError("codebooks contain NaN or infinity")
     return np.ascontiguousarray(cb, dtype=np.float32)
+
+
+def check_decoded_norms(codebooks: np.ndarray, additive: bool) -> np.ndarray:
+    """Codebooks (..., M, ksub, d) whose decoded vectors have norm <= MAX_NORM (their scores
+    then fit float32): the bound is sqrt(sum_m max_k |c_mk|^2) for disjoint sub-spaces
+    (PQ) and sum_m max_k |c_mk| for stages that add up (RQ); ParameterError otherwise."""
+    norms = np.sqrt(np.einsum("...d,...d->...", codebooks, codebooks, dtype=np.float64))
+    worst = norms.max(axis=-1)  # (..., M)
+    bound = worst.sum(axis=-1) if additive else np.sqrt((worst ** 2).sum(axis=-1))
+    if not (bound <= MAX_NORM).all():
+        raise ParameterError(f"codebooks decode to vectors of norm up to {float(bound.max()):.3g}; "
+                             f"scores past norm {MAX_NORM:.3g} overflow float32: rescale the data")
+    return codebooks
 
 
 def warn_small_training(n: int, ksub: int, what: str) -> None:

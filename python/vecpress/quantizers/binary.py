@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import as_codes, check_choice, check_int, check_threads
+from .._validate import MAX_DIM, as_codes, check_choice, check_int, check_threads
 from ..errors import ParameterError
 from .base import Quantizer, check_table_metric, read_only
 
@@ -34,7 +34,7 @@ class BinaryQuantizer(Quantizer):
 
     def __init__(self, dim: int, bits: int | None = None, threshold: str = "zero",
                  threads: int | None = None) -> None:
-        self.dim = check_int(dim, "dim", 1)
+        self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.bits = self.dim if bits is None else check_int(bits, "bits", 1, self.dim)
         self.threshold = check_choice(threshold, "threshold", THRESHOLDS)
         self.threads = check_threads(threads)

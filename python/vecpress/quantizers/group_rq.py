@@ -15,9 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_codes, check_int
+from .._validate import MAX_DIM, as_codes, check_int
 from ..errors import ParameterError
-from .base import Quantizer, check_table_metric, checked_codebooks, warn_small_training
+from .base import (
+    Quantizer,
+    check_decoded_norms,
+    check_table_metric,
+    checked_codebooks,
+    warn_small_training,
+)
 from .rq import ResidualQuantizer, rq_progress
 
 
@@ -40,7 +46,7 @@ class GroupResidualQuantizer(Quantizer):
     def __init__(self, dim: int, groups: int, M: int, nbits: int = 8, beam: int = 8,
                  niter: int = 10, max_points_per_centroid: int = 256, seed: int = 1234,
                  progressive_dim_steps: int = 10, threads: int | None = None) -> None:
-        self.dim = check_int(dim, "dim", 1)
+        self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.groups = check_int(groups, "groups", 1, self.dim)
         if self.dim % self.groups:
             raise ParameterError(f"groups must divide dim: dim={self.dim}, groups={self.groups}; "
@@ -80,6 +86,8 @@ class GroupResidualQuantizer(Quantizer):
     def set_codebooks(self, codebooks: Any) -> GroupResidualQuantizer:
         """Import codebooks (groups, M, ksub, dim / groups) float32 (finite)."""
         cb = checked_codebooks(codebooks, (self.groups, self.M, self.ksub, self.group_dim))
+        # all groups' stages add up (disjoint slices, summed scores): one bound over them
+        check_decoded_norms(cb.reshape(1, -1, self.ksub, self.group_dim), additive=True)
         for q, c in zip(self.quantizers, cb):
             q.set_codebooks(c)
         return self
@@ -134,6 +142,8 @@ class GroupResidualQuantizer(Quantizer):
         metric = check_table_metric(metric)
         self._check_trained()
         scale = (1.0 if metric == "ip" else -2.0) if scale is None else float(scale)
+        if not np.isfinite(scale):
+            raise ParameterError(f"scale must be finite, got {scale}")
         stride = self.ksub if ksub_stride is None else check_int(ksub_stride, "ksub_stride",
                                                                 self.ksub, 256)
         return self._tables(self._queries(queries), scale, stride)

@@ -13,9 +13,16 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import as_codes, check_choice, check_int, check_threads
+from .._validate import MAX_DIM, as_codes, check_choice, check_int, check_threads
 from ..errors import ParameterError, ShapeError
-from .base import Quantizer, check_table_metric, checked_codebooks, read_only, warn_small_training
+from .base import (
+    Quantizer,
+    check_decoded_norms,
+    check_table_metric,
+    checked_codebooks,
+    read_only,
+    warn_small_training,
+)
 
 
 class ProductQuantizer(Quantizer):
@@ -40,7 +47,7 @@ class ProductQuantizer(Quantizer):
 
     def __init__(self, dim: int, M: int, nbits: int = 8, niter: int = 25, seed: int = 1234,
                  max_points_per_centroid: int = 256, threads: int | None = None) -> None:
-        self.dim = check_int(dim, "dim", 1)
+        self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.M = check_int(M, "M", 1, self.dim)
         if self.dim % self.M:
             raise ParameterError(f"dim={self.dim} must be divisible by M={self.M} "
@@ -87,7 +94,8 @@ class ProductQuantizer(Quantizer):
 
     def set_codebooks(self, codebooks: Any) -> ProductQuantizer:
         """Import codebooks (M, ksub, dsub) float32, e.g. faiss's ``pq.centroids`` reshaped."""
-        self._codebooks = checked_codebooks(codebooks, (self.M, self.ksub, self.dsub))
+        cb = checked_codebooks(codebooks, (self.M, self.ksub, self.dsub))
+        self._codebooks = check_decoded_norms(cb, additive=False)
         return self
 
     @classmethod

@@ -25,7 +25,18 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._validate import as_f32_matrix, check_choice, check_int, check_threads
+from .._validate import (
+    MAX_COUNT,
+    MAX_DIM,
+    as_f32_matrix,
+    check_choice,
+    check_int,
+    check_magnitude,
+    check_threads,
+    file_array,
+    file_finite,
+    file_rotation,
+)
 from ..errors import NotTrainedError
 
 _COV_CHUNK = 8192  # rows per float32 GEMM block; blocks are summed in float64
@@ -53,6 +64,11 @@ def principal_axes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     of the second moment of x (n, d)."""
     w, v = _core.sym_eigen(second_moment(x))
     return w, v
+
+
+def _training_rows(x: Any) -> np.ndarray:
+    """Training vectors (n, d) float32, finite and of norms whose products fit float32."""
+    return check_magnitude(as_f32_matrix(x, "training vectors"), "training vectors")
 
 
 def sample_rows(x: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
@@ -102,9 +118,16 @@ class PCARotation(MatrixRotation):
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
         self.energy = energy
 
+    @classmethod
+    def from_file(cls, arrays: dict, dim: int) -> PCARotation:
+        """The rotation a saved index holds ("rotation" and "energy" arrays), checked:
+        FormatError if either is missing, misshapen, not finite or not orthogonal."""
+        energy = file_finite(file_array(arrays, "energy", np.float64, (dim,)), "energy")
+        return cls(file_rotation(arrays, dim), np.array(energy))
+
     def fit(self, x: Any, max_samples: int = 200_000, seed: int = 0) -> PCARotation:
         """Fit on training vectors x (n, d) float32 (a seeded subsample of max_samples rows)."""
-        x = sample_rows(as_f32_matrix(x, "training vectors"), max_samples, seed)
+        x = sample_rows(_training_rows(x), max_samples, seed)
         self.energy, v = principal_axes(x)
         self.matrix = np.ascontiguousarray(v, dtype=np.float32)
         return self
@@ -155,16 +178,16 @@ class PQRotation(MatrixRotation):
                  opq_pq_iters: int = 5, max_samples: int = 20_000, seed: int = 1234,
                  threads: int = 0, matrix: np.ndarray | None = None) -> None:
         self.kind = check_choice(kind, "rotation", ("pca", "opq"))
-        self.M, self.nbits = check_int(M, "M", 1), check_int(nbits, "nbits", 4, 8)
+        self.M, self.nbits = check_int(M, "M", 1, MAX_DIM), check_int(nbits, "nbits", 4, 8)
         self.opq_iters = check_int(opq_iters, "opq_iters", 0, 1000)
         self.opq_pq_iters = check_int(opq_pq_iters, "opq_pq_iters", 1, 1000)
-        self.max_samples = check_int(max_samples, "max_samples", 1)
+        self.max_samples = check_int(max_samples, "max_samples", 1, MAX_COUNT)
         self.seed, self.threads = check_int(seed, "seed", 0, 2**63 - 1 - 1000), check_threads(threads)
         self.matrix = None if matrix is None else np.ascontiguousarray(matrix, dtype=np.float32)
 
     def fit(self, x: Any) -> PQRotation:
         """Fit on training vectors x (n, d) float32."""
-        x = sample_rows(as_f32_matrix(x, "training vectors"), self.max_samples, self.seed)
+        x = sample_rows(_training_rows(x), self.max_samples, self.seed)
         r = balanced_pca(x, self.M)
         if self.kind == "opq":
             x64 = x.astype(np.float64)

@@ -15,9 +15,16 @@ import numpy as np
 
 from .. import _core
 from .._progress import Progress
-from .._validate import as_codes, check_int, check_threads
+from .._validate import MAX_DIM, as_codes, check_int, check_threads
 from ..errors import ParameterError, ShapeError
-from .base import Quantizer, check_table_metric, checked_codebooks, read_only, warn_small_training
+from .base import (
+    Quantizer,
+    check_decoded_norms,
+    check_table_metric,
+    checked_codebooks,
+    read_only,
+    warn_small_training,
+)
 
 
 def rq_progress(total: int, enabled: bool | None) -> Progress:
@@ -56,7 +63,7 @@ class ResidualQuantizer(Quantizer):
     def __init__(self, dim: int, M: int, nbits: int = 8, beam: int = 8, niter: int = 10,
                  max_points_per_centroid: int = 256, seed: int = 1234,
                  progressive_dim_steps: int = 10, threads: int | None = None):
-        self.dim = check_int(dim, "dim", 1)
+        self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.M = check_int(M, "M", 1, 255)
         self.nbits = check_int(nbits, "nbits", 4, 8)
         # The beam holds beam * ksub candidates per vector and stage: bounded so a typo
@@ -103,7 +110,7 @@ class ResidualQuantizer(Quantizer):
     def set_codebooks(self, codebooks: Any) -> ResidualQuantizer:
         """Import codebooks (M, ksub, dim) float32 (finite)."""
         cb = checked_codebooks(codebooks, (self.M, self.ksub, self.dim))
-        self._codebooks, self._cross = cb, None
+        self._codebooks, self._cross = check_decoded_norms(cb, additive=True), None
         return self
 
     def train(self, vectors: Any, progress: bool | None = None) -> ResidualQuantizer:

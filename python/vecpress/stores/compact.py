@@ -80,6 +80,8 @@ class Float16Store(_CompactStore):
         a = np.asarray(arrays.get("store_f16"))
         if a.dtype != np.float16 or a.ndim != 2 or a.shape[1] != dim:
             raise FormatError("store_f16 must be float16 (n, dim)")
+        if not np.isfinite(a).all():
+            raise FormatError("store_f16 holds NaN or infinity")
         s = cls(dim)
         s._rows = GrowableArray.from_array(a)
         return s

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._arrays import GrowableArray
-from ..errors import FormatError
+from .._validate import file_array, file_vectors
 from .base import VectorStore
 
 
@@ -16,15 +16,11 @@ class Float32Store(VectorStore):
         self._rows = GrowableArray((self.dim,), np.float32)
 
     @classmethod
-    def from_arrays(cls, dim: int, arrays: dict) -> Float32Store:
-        """The store saved by :meth:`arrays` (a memory map stays one until the first append)."""
-        x = arrays.get("vectors")
-        if x is None:
-            raise FormatError("the file has no 'vectors' array")
-        x = np.asarray(x)
-        if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != dim:
-            raise FormatError(f"the vectors array must be float32 (n, {dim}), "
-                              f"got {x.dtype} {x.shape}")
+    def from_arrays(cls, dim: int, arrays: dict, unit: bool = False) -> Float32Store:
+        """The store saved by :meth:`arrays` (a memory map stays one until the first append),
+        checked: float32 (n, dim), finite, and unit rows when ``unit`` (cosine) or rows of
+        norm <= ``MAX_NORM`` otherwise; FormatError if not."""
+        x = file_vectors(file_array(arrays, "vectors", np.float32, (None, dim)), "vectors", unit)
         store = cls(dim)
         store._rows = GrowableArray.from_array(x)
         return store
