@@ -125,6 +125,8 @@ def test_bad_input(data):
         vp.IVFIndex(64, 4000).train(x)
     ivf.train(x)
     ivf.add(x[:100])
+    with pytest.raises(vp.IndexNotEmptyError):
+        ivf.train(x)  # would silently invalidate the stored codes
     with pytest.raises(vp.ParameterError):
         ivf.search(q, 5, nprobe=0)
     with pytest.raises(vp.ParameterTypeError):

@@ -20,7 +20,7 @@ from ..quantizers.pq import ProductQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
 from .base import SearchParams, register
-from .coded import CodedIndex
+from .coded import CodedIndex, refuse_retraining
 
 _ADD_CHUNK = 65_536  # rows encoded per step of add() (progress bar, bounded temporaries)
 
@@ -106,7 +106,9 @@ class IVFIndex(CodedIndex):
 
     def train(self, vectors: Any) -> IVFIndex:
         """Learn the coarse centroids on sample vectors (n, dim), then the quantizer on the
-        (residual) vectors and, for an int8 store, its per-dimension range."""
+        (residual) vectors and, for an int8 store, its per-dimension range. Only on an empty
+        index: when it holds vectors this raises :class:`vecpress.IndexNotEmptyError`."""
+        refuse_retraining(self)
         x = self._training_sample(vectors)
         nlist = self.nlist or default_nlist(x.shape[0])
         if x.shape[0] < nlist:
@@ -306,7 +308,11 @@ class IVFIndex(CodedIndex):
             if c.shape != (obj.nlist, obj.dim) or not np.isfinite(c).all():
                 raise FormatError("centroids must be finite (nlist, dim)")
             obj.centroids = np.ascontiguousarray(c)
-        obj._load_codes(arrays, "the quantizer")
+        cs, width = obj.quantizer.code_size, obj._codes.row_shape[0]
+        masks = np.full(width, 0xFF if obj._paired else min(obj.quantizer.ksub - 1, 0xFF), np.uint8)
+        if obj._paired and cs % 2:
+            masks[-1] = 0x0F  # an odd code count pads a zero nibble
+        obj._load_codes(arrays, "the quantizer", masks)
         lists = np.asarray(arrays["lists"])
         if lists.dtype != np.int32 or lists.shape != (len(obj._codes),) or (
                 lists.size and (lists.min() < 0 or lists.max() >= (obj.nlist or 0))):

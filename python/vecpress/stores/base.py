@@ -44,7 +44,7 @@ class VectorStore(ABC):
 
     @classmethod
     @abstractmethod
-    def from_arrays(cls, dim: int, arrays: dict) -> VectorStore:
+    def from_arrays(cls, dim: int, arrays: dict, unit: bool = False) -> VectorStore:
         """The store that :meth:`arrays` saved (memory maps stay maps until written)."""
 
     @property

@@ -76,7 +76,7 @@ class Float16Store(_CompactStore):
         return {"store_f16": self._rows.data}
 
     @classmethod
-    def from_arrays(cls, dim: int, arrays: dict) -> Float16Store:
+    def from_arrays(cls, dim: int, arrays: dict, unit: bool = False) -> Float16Store:
         a = np.asarray(arrays.get("store_f16"))
         if a.dtype != np.float16 or a.ndim != 2 or a.shape[1] != dim:
             raise FormatError("store_f16 must be float16 (n, dim)")
@@ -116,7 +116,7 @@ class Int8Store(_CompactStore):
         return {"store_u8": self._rows.data, "store_lo": self.lo, "store_scale": self.scale}
 
     @classmethod
-    def from_arrays(cls, dim: int, arrays: dict) -> Int8Store:
+    def from_arrays(cls, dim: int, arrays: dict, unit: bool = False) -> Int8Store:
         a = np.asarray(arrays.get("store_u8"))
         lo, sc = arrays.get("store_lo"), arrays.get("store_scale")
         if a.dtype != np.uint8 or a.ndim != 2 or a.shape[1] != dim or lo is None or sc is None:
