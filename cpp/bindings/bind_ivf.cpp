@@ -5,6 +5,33 @@
 namespace vecpress {
 namespace bind {
 
+namespace {
+
+// Offsets (nlist + 1,) of the lists in an array of `total` entries: 0 first, total last,
+// non-decreasing. Returns (the offsets, nlist).
+std::pair<const int64_t*, int64_t> list_offsets(const py::array& a, const char* name,
+                                                int64_t total) {
+  auto O = vector<int64_t>(a, name);
+  if (O.second < 2) throw shape_error(std::string(name) + " must have nlist + 1 >= 2 entries");
+  const int64_t nlist = O.second - 1;
+  if (O.first[0] != 0 || O.first[nlist] != total)
+    throw py::value_error(std::string(name) + " must start at 0 and end at " + std::to_string(total));
+  for (int64_t l = 0; l < nlist; ++l)
+    if (O.first[l + 1] < O.first[l]) throw py::value_error(std::string(name) + " must be non-decreasing");
+  return {O.first, nlist};
+}
+
+// probes (nq, nprobe) with one row per query; probe_bias None or float32 of the same shape.
+const float* probe_biases(const Matrix<int64_t>& P, const py::object& probe_bias, int64_t nq) {
+  if (P.rows != nq) throw shape_error("probes must have one row per query");
+  if (probe_bias.is_none()) return nullptr;
+  auto B = matrix<float>(probe_bias.cast<py::array>(), "probe_bias", P.cols);
+  if (B.rows != P.rows) throw shape_error("probe_bias must have the shape of probes");
+  return B.ptr;
+}
+
+}  // namespace
+
 void bind_ivf(py::module_& m) {
   m.def(
       "ivf_adc_search_u8",
@@ -13,28 +40,16 @@ void bind_ivf(py::module_& m) {
         auto C = matrix<uint8_t>(codes, "codes");
         auto T = f32_tensor3(tables, "tables", "(nq, M, 256)", C.cols, 256);
         auto R = vector<int64_t>(rows, "rows", C.rows);
-        auto O = vector<int64_t>(offsets, "offsets");
-        if (O.second < 2) throw shape_error("offsets must have nlist + 1 >= 2 entries");
-        const int64_t nlist = O.second - 1;
-        if (O.first[0] != 0 || O.first[nlist] != C.rows)
-          throw py::value_error("offsets must start at 0 and end at the number of codes");
-        for (int64_t l = 0; l < nlist; ++l)
-          if (O.first[l + 1] < O.first[l]) throw py::value_error("offsets must be non-decreasing");
+        const auto [offs, nlist] = list_offsets(offsets, "offsets", C.rows);
         auto P = matrix<int64_t>(probes, "probes");
-        if (P.rows != T.d0) throw shape_error("probes must have one row per query");
-        const float* pb = nullptr;
-        if (!probe_bias.is_none()) {
-          auto B = matrix<float>(probe_bias.cast<py::array>(), "probe_bias", P.cols);
-          if (B.rows != P.rows) throw shape_error("probe_bias must have the shape of probes");
-          pb = B.ptr;
-        }
+        const float* pb = probe_biases(P, probe_bias, T.d0);
         const float* rb = nullptr;
         if (!row_bias.is_none()) rb = vector<float>(row_bias.cast<py::array>(), "row_bias", C.rows).first;
         check_k(k);
         TopKOut<> out(T.d0, k);
         {
           py::gil_scoped_release nogil;
-          ivf_adc_search_u8(T.ptr, T.d0, C.cols, C.ptr, R.first, O.first, nlist, P.ptr, pb, P.cols,
+          ivf_adc_search_u8(T.ptr, T.d0, C.cols, C.ptr, R.first, offs, nlist, P.ptr, pb, P.cols,
                             rb, largest, k, out.vp, out.ip, nthreads);
         }
         return out.result();
@@ -55,32 +70,19 @@ void bind_ivf(py::module_& m) {
         if (R.second % 32) throw shape_error("rows must cover whole 32-vector blocks");
         const int64_t nblocks = R.second / 32;
         auto Pk = vector<uint8_t>(packed, "packed", nblocks * fastscan_block_bytes(M));
-        auto O = vector<int64_t>(block_offsets, "block_offsets");
-        if (O.second < 2) throw shape_error("block_offsets must have nlist + 1 >= 2 entries");
-        const int64_t nlist = O.second - 1;
-        if (O.first[0] != 0 || O.first[nlist] != nblocks)
-          throw py::value_error("block_offsets must start at 0 and end at the number of blocks");
-        for (int64_t l = 0; l < nlist; ++l)
-          if (O.first[l + 1] < O.first[l])
-            throw py::value_error("block_offsets must be non-decreasing");
+        const auto [offs, nlist] = list_offsets(block_offsets, "block_offsets", nblocks);
         auto RC = matrix<uint8_t>(row_codes, "row_codes", (M + 1) / 2);
         for (int64_t i = 0; i < R.second; ++i)
           if (R.first[i] < -1 || R.first[i] >= RC.rows)
             throw py::value_error("rows must be -1 or row numbers of row_codes");
         auto P = matrix<int64_t>(probes, "probes");
-        if (P.rows != T.d0) throw shape_error("probes must have one row per query");
-        const float* pb = nullptr;
-        if (!probe_bias.is_none()) {
-          auto B = matrix<float>(probe_bias.cast<py::array>(), "probe_bias", P.cols);
-          if (B.rows != P.rows) throw shape_error("probe_bias must have the shape of probes");
-          pb = B.ptr;
-        }
+        const float* pb = probe_biases(P, probe_bias, T.d0);
         check_k(k);
         if (rescore < 0) throw py::value_error("rescore must be non-negative");
         TopKOut<> out(T.d0, k);
         {
           py::gil_scoped_release nogil;
-          ivf_fastscan_search(T.ptr, T.d0, M, Pk.first, R.first, O.first, nlist, RC.ptr, P.ptr, pb,
+          ivf_fastscan_search(T.ptr, T.d0, M, Pk.first, R.first, offs, nlist, RC.ptr, P.ptr, pb,
                               P.cols, largest, k, rescore, out.vp, out.ip, nthreads);
         }
         return out.result();

@@ -106,6 +106,23 @@ def read_only(a: np.ndarray) -> np.ndarray:
     return v
 
 
+class CodebookQuantizer(Quantizer):
+    """A quantizer whose whole model is one codebook array, ``_codebooks`` (None until
+    trained): PQ and RQ."""
+
+    _codebooks: np.ndarray | None = None
+
+    @property
+    def is_trained(self) -> bool:
+        return self._codebooks is not None
+
+    @property
+    def codebooks(self) -> np.ndarray:
+        """The codebooks (read-only view); the layout is the subclass's."""
+        self._check_trained()
+        return read_only(self._codebooks)
+
+
 def check_table_metric(metric: Any, allowed: tuple = ("ip", "l2")) -> str:
     """The metric of compute_tables: "ip" (scores, larger is better) or "l2"."""
     return check_choice(metric, "metric", allowed)

@@ -16,16 +16,15 @@ from .. import _core
 from .._validate import MAX_DIM, as_codes, check_choice, check_int, check_threads
 from ..errors import ParameterError, ShapeError
 from .base import (
-    Quantizer,
+    CodebookQuantizer,
     check_decoded_norms,
     check_table_metric,
     checked_codebooks,
-    read_only,
     warn_small_training,
 )
 
 
-class ProductQuantizer(Quantizer):
+class ProductQuantizer(CodebookQuantizer):
     """M sub-quantizers of 2**nbits centroids each (nbits in {4, 8}).
 
     Parameters
@@ -73,15 +72,6 @@ class ProductQuantizer(Quantizer):
         """Bytes per unpacked code: M (4-bit codes take a byte each here)."""
         return self.M
 
-    @property
-    def is_trained(self) -> bool:
-        return self._codebooks is not None
-
-    @property
-    def codebooks(self) -> np.ndarray:
-        """Codebooks (M, ksub, dsub) float32 (read-only view)."""
-        self._check_trained()
-        return read_only(self._codebooks)
 
     # ---- codebooks --------------------------------------------------------
     def train(self, x: Any) -> ProductQuantizer:

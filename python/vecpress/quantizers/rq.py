@@ -18,11 +18,10 @@ from .._progress import Progress
 from .._validate import MAX_DIM, as_codes, check_int, check_threads
 from ..errors import ParameterError, ShapeError
 from .base import (
-    Quantizer,
+    CodebookQuantizer,
     check_decoded_norms,
     check_table_metric,
     checked_codebooks,
-    read_only,
     warn_small_training,
 )
 
@@ -32,7 +31,7 @@ def rq_progress(total: int, enabled: bool | None) -> Progress:
     return Progress(total, enabled, "RQ training", "stage", postfix="mse")
 
 
-class ResidualQuantizer(Quantizer):
+class ResidualQuantizer(CodebookQuantizer):
     """Residual quantizer trained stage by stage with beam-search re-encoding.
 
     Parameters
@@ -83,15 +82,6 @@ class ResidualQuantizer(Quantizer):
         """Codewords per stage (2**nbits)."""
         return 1 << self.nbits
 
-    @property
-    def is_trained(self) -> bool:
-        return self._codebooks is not None
-
-    @property
-    def codebooks(self) -> np.ndarray:
-        """Codebooks (M, ksub, dim) float32 (read-only view)."""
-        self._check_trained()
-        return read_only(self._codebooks)
 
     @classmethod
     def from_codebooks(cls, codebooks: Any, beam: int = 8,
