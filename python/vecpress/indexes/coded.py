@@ -85,13 +85,16 @@ class CodedIndex(Index):
     def _code_arrays(self) -> dict:
         return {"codes": self._codes.data}
 
-    def _load_codes(self, arrays: dict, what: str, masks: np.ndarray) -> CodedIndex:
+    def _load_codes(self, arrays: dict, what: str, masks: np.ndarray | None = None) -> CodedIndex:
         """Adopt the saved "codes" (n, code_cols) uint8, column j using only the bits of
-        masks[j] (what the model decodes); FormatError otherwise."""
+        masks[j] (what the model decodes; None: every byte value decodes); FormatError
+        otherwise."""
         want = self._codes.row_shape[0]
         try:
             codes = file_array(arrays, "codes", np.uint8, (None, want))
         except FormatError as e:
             raise FormatError(f"{e} (for the index's {what})") from None
-        self._codes = GrowableArray.from_array(file_code_bits(codes, masks))
+        if masks is not None:
+            codes = file_code_bits(codes, masks)
+        self._codes = GrowableArray.from_array(codes)
         return self
