@@ -169,3 +169,19 @@ def test_fastscan_lists_equal_the_flat_fastscan(data):
     lists, _ = vp._core.kmeans_assign(x, res.centroids)
     rec = res.centroids[lists] + res.quantizer.decode(res.quantizer.encode(x - res.centroids[lists]))
     np.testing.assert_allclose(s, np.take_along_axis(q @ rec.T, ids, 1), rtol=1e-4, atol=1e-4)
+
+
+def test_untrained_int8_store_saves_and_loads(tmp_path):
+    ivf = vp.IVFIndex(64, 8, codecs(64)["pq8"](), rerank=10, store="int8")
+    ivf.save(tmp_path / "empty.vp")
+    back = vp.load(tmp_path / "empty.vp")
+    assert len(back) == 0 and not back.is_trained
+
+
+def test_float16_store_refuses_values_past_its_range(data):
+    x, q = data
+    ivf = vp.IVFIndex(64, 8, codecs(64)["pq8"](), "l2", rerank=10, store="float16")
+    ivf.train(x)
+    with pytest.raises(vp.ParameterError, match="float16"):
+        ivf.add(x[:10] * 1e7)
+    assert len(ivf) == 0  # nothing of the refused add was kept

@@ -108,10 +108,6 @@ def check_k(k: Any) -> int:
     return check_int(k, "k", 1)
 
 
-def check_positive_int(v: Any, name: str) -> int:
-    return check_int(v, name, 1)
-
-
 def check_count(v: Any, name: str, lo: int = 0) -> int:
     """A rerank depth or candidate count: an integer in [lo, MAX_COUNT]."""
     return check_int(v, name, lo, MAX_COUNT)
@@ -171,12 +167,6 @@ def as_codes(codes: Any, width: int, name: str = "codes", below: int = 256) -> n
     if below < 256 and c.size and int(c.max()) >= below:
         raise ParameterError(f"{name} must be in [0, {below}), got {int(c.max())}")
     return np.ascontiguousarray(c)
-
-
-def check_finite_array(a: np.ndarray, name: str) -> np.ndarray:
-    if not np.isfinite(a).all():
-        raise NonFiniteError(f"{name} contain NaN or infinity")
-    return a
 
 
 # ---- loaded files: each check raises FormatError naming the array or field -------------------

@@ -145,6 +145,8 @@ class Index:
                     f"{dup.size} id(s) are already in the index (e.g. {dup[:5].tolist()}); "
                     "remove them first or choose new ids")
         x = check_magnitude(self._prepare(x, CPU))
+        if self._store is not None:
+            self._store.check(x)
         self._add_rows(x)  # the subclass encodes first: a failure leaves the index as it was
         if self._store is not None:
             self._store.append(x)

@@ -10,7 +10,7 @@ import numpy as np
 from .. import _core
 from .._arrays import GrowableArray
 from .._progress import Progress
-from .._validate import as_f32_matrix, check_choice, check_count, check_int
+from .._validate import check_choice, check_count, check_int, file_array, file_finite
 from ..backends import CPU
 from ..errors import FormatError, ParameterError
 from ..quantizers.base import Quantizer
@@ -124,42 +124,35 @@ class IVFIndex(CodedIndex):
         return self
 
     # ---- adding ---------------------------------------------------------------
-    def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
-        """Add vectors (n, dim) (see :meth:`Index.add`); a progress bar shows on large adds."""
-        x = as_f32_matrix(vectors, "vectors", self.dim)
-        if x.shape[0] <= _ADD_CHUNK:
-            return super().add(x, ids)
-        self._check_ready()
-        # validate ids once for the whole call, then add in chunks
-        from .._validate import as_ids
-
-        if ids is not None:
-            ids = as_ids(ids, x.shape[0])
+    def _add_rows(self, x: np.ndarray) -> None:
+        # Encoded in chunks (bounded temporaries, a progress bar on large adds) and appended
+        # only once every chunk is encoded, so a failure leaves the index as it was.
         bar = Progress(math.ceil(x.shape[0] / _ADD_CHUNK), None, "IVF add", "chunk")
-        out = []
+        parts = []
         try:
             for s in range(0, x.shape[0], _ADD_CHUNK):
-                out.append(super().add(x[s:s + _ADD_CHUNK],
-                                       None if ids is None else ids[s:s + _ADD_CHUNK]))
+                parts.append(self._encode_rows(x[s:s + _ADD_CHUNK]))
                 bar()
         finally:
             bar.close()
-        return np.concatenate(out)
+        codes, lists, terms = (np.concatenate(p) for p in zip(*parts))
+        self._append_codes(codes)
+        self._lists.append(lists)
+        if self.metric == "l2":
+            self._row_term.append(terms)
 
-    def _add_rows(self, x: np.ndarray) -> None:
+    def _encode_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(codes in the stored byte layout, list numbers int32, L2 term float32) of rows x."""
         lists, _ = _core.kmeans_assign(x, self.centroids, self.threads)
-        r = self._residuals(x, lists)
-        codes = self.quantizer.encode(r)
-        term = None
+        codes = self.quantizer.encode(self._residuals(x, lists))
+        term = np.zeros(len(x), np.float32)
         if self.metric == "l2":
             rec = self.quantizer.decode(codes)
             term = np.einsum("ij,ij->i", rec, rec)
             if self.by_residual:
                 term += 2.0 * np.einsum("ij,ij->i", rec, self.centroids[lists])
-        self._append_codes(pack_nibbles(codes) if self._paired else codes)
-        self._lists.append(lists.astype(np.int32))
-        if term is not None:
-            self._row_term.append(term.astype(np.float32))
+        return (pack_nibbles(codes) if self._paired else codes, lists.astype(np.int32),
+                term.astype(np.float32))
 
     def _residuals(self, x: np.ndarray, lists: np.ndarray) -> np.ndarray:
         if not self.by_residual:
@@ -172,7 +165,7 @@ class IVFIndex(CodedIndex):
     def _keep_rows(self, keep: np.ndarray) -> None:
         super()._keep_rows(keep)
         self._lists.keep(keep)
-        if len(self._row_term):
+        if self.metric == "l2":
             self._row_term.keep(keep)
 
     # ---- search -----------------------------------------------------------------
@@ -186,9 +179,7 @@ class IVFIndex(CodedIndex):
     def _search_params(self, rerank=None, threads=None, nprobe=None, **_):
         p = super()._search_params(rerank=rerank, threads=threads)
         default = self.nprobe or max(1, (self.nlist or 16) // 16)
-        n = default if nprobe is None else check_count(nprobe, "nprobe")
-        if n < 1:
-            raise ParameterError("nprobe must be >= 1")
+        n = default if nprobe is None else check_count(nprobe, "nprobe", 1)
         return SearchParams(rerank=p.rerank, threads=p.threads, nprobe=min(n, self.nlist))
 
     def _grouped(self) -> tuple:
@@ -215,7 +206,7 @@ class IVFIndex(CodedIndex):
             else:
                 offsets = np.zeros(self.nlist + 1, np.int64)
                 np.cumsum(sizes, out=offsets[1:])
-                term = self._row_term.data[rows] if len(self._row_term) else None
+                term = self._row_term.data[rows] if self.metric == "l2" else None
                 self._layout = (np.ascontiguousarray(self._codes.data[rows]), rows, offsets, term)
         return self._layout
 
@@ -288,7 +279,7 @@ class IVFIndex(CodedIndex):
         arrays = {**self._code_arrays(), **qa, "lists": self._lists.data}
         if self.centroids is not None:
             arrays["centroids"] = self.centroids
-        if len(self._row_term):
+        if self.metric == "l2":
             arrays["l2_term"] = self._row_term.data
         return ({"nlist": self.nlist, "by_residual": self.by_residual, "nprobe": self.nprobe,
                  "rescore": self.rescore,
@@ -304,20 +295,19 @@ class IVFIndex(CodedIndex):
                   rerank=params["rerank"], store=params["store"], niter=params["niter"],
                   seed=params["seed"], threads=params.get("threads", 0))
         if "centroids" in arrays:
-            c = np.asarray(arrays["centroids"], dtype=np.float32)
-            if c.shape != (obj.nlist, obj.dim) or not np.isfinite(c).all():
-                raise FormatError("centroids must be finite (nlist, dim)")
-            obj.centroids = np.ascontiguousarray(c)
+            c = file_array(arrays, "centroids", np.float32, (obj.nlist, obj.dim))
+            obj.centroids = np.ascontiguousarray(file_finite(c, "centroids"))
         cs, width = obj.quantizer.code_size, obj._codes.row_shape[0]
         masks = np.full(width, 0xFF if obj._paired else min(obj.quantizer.ksub - 1, 0xFF), np.uint8)
         if obj._paired and cs % 2:
             masks[-1] = 0x0F  # an odd code count pads a zero nibble
         obj._load_codes(arrays, "the quantizer", masks)
-        lists = np.asarray(arrays["lists"])
-        if lists.dtype != np.int32 or lists.shape != (len(obj._codes),) or (
-                lists.size and (lists.min() < 0 or lists.max() >= (obj.nlist or 0))):
-            raise FormatError("lists must be int32 (n,) list numbers below nlist")
+        n = len(obj._codes)
+        lists = file_array(arrays, "lists", np.int32, (n,))
+        if lists.size and (lists.min() < 0 or lists.max() >= (obj.nlist or 0)):
+            raise FormatError("array 'lists' must hold list numbers below nlist")
         obj._lists = GrowableArray.from_array(lists)
-        if "l2_term" in arrays:
-            obj._row_term = GrowableArray.from_array(np.asarray(arrays["l2_term"], np.float32))
+        if obj.metric == "l2":
+            term = file_finite(file_array(arrays, "l2_term", np.float32, (n,)), "l2_term")
+            obj._row_term = GrowableArray.from_array(term)
         return obj  # load() restores the store

@@ -19,6 +19,11 @@ class VectorStore(ABC):
     @abstractmethod
     def __len__(self) -> int: ...
 
+    def check(self, x: np.ndarray) -> None:
+        """Raise (a VecpressError) if rows x cannot be stored; the index calls it before it
+        changes anything, so a refused add leaves the index as it was."""
+        return None  # float32 stores any finite row the index accepts
+
     @abstractmethod
     def append(self, x: np.ndarray) -> None:
         """Append rows x (n, dim) float32 (already normalised/rotated by the index)."""

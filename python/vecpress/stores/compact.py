@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._arrays import GrowableArray
-from ..errors import FormatError
+from .._validate import file_array, file_finite
+from ..errors import FormatError, NotTrainedError, ParameterError
 from .base import VectorStore
 
 
@@ -67,9 +68,11 @@ class Float16Store(_CompactStore):
 
     dtype, name = np.float16, "float16"
 
-    def append(self, x: np.ndarray) -> None:
+    def check(self, x: np.ndarray) -> None:
         if np.abs(x).max(initial=0) > 65504:
-            raise FormatError("values beyond float16's range (65504); use store='float32'")
+            raise ParameterError("values beyond float16's range (65504); use store='float32'")
+
+    def append(self, x: np.ndarray) -> None:
         self._rows.append(x.astype(np.float16))
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -77,11 +80,7 @@ class Float16Store(_CompactStore):
 
     @classmethod
     def from_arrays(cls, dim: int, arrays: dict, unit: bool = False) -> Float16Store:
-        a = np.asarray(arrays.get("store_f16"))
-        if a.dtype != np.float16 or a.ndim != 2 or a.shape[1] != dim:
-            raise FormatError("store_f16 must be float16 (n, dim)")
-        if not np.isfinite(a).all():
-            raise FormatError("store_f16 holds NaN or infinity")
+        a = file_finite(file_array(arrays, "store_f16", np.float16, (None, dim)), "store_f16")
         s = cls(dim)
         s._rows = GrowableArray.from_array(a)
         return s
@@ -103,9 +102,11 @@ class Int8Store(_CompactStore):
         self.lo = lo.astype(np.float32)
         self.scale = np.maximum((hi - lo) / 255.0, 1e-12).astype(np.float32)
 
-    def append(self, x: np.ndarray) -> None:
+    def check(self, x: np.ndarray) -> None:
         if self.lo is None:
-            raise FormatError("the int8 store is not trained")
+            raise NotTrainedError("the int8 store is not trained: its index's train() fits it")
+
+    def append(self, x: np.ndarray) -> None:
         q = np.rint((x - self.lo) / self.scale)
         self._rows.append(np.clip(q, 0, 255).astype(np.uint8))
 
@@ -113,19 +114,18 @@ class Int8Store(_CompactStore):
         return rows.astype(np.float32) * self.scale + self.lo
 
     def arrays(self) -> dict[str, np.ndarray]:
+        if self.lo is None:  # untrained (and so empty)
+            return {"store_u8": self._rows.data}
         return {"store_u8": self._rows.data, "store_lo": self.lo, "store_scale": self.scale}
 
     @classmethod
     def from_arrays(cls, dim: int, arrays: dict, unit: bool = False) -> Int8Store:
-        a = np.asarray(arrays.get("store_u8"))
-        lo, sc = arrays.get("store_lo"), arrays.get("store_scale")
-        if a.dtype != np.uint8 or a.ndim != 2 or a.shape[1] != dim or lo is None or sc is None:
-            raise FormatError("store_u8 must be uint8 (n, dim) with store_lo and store_scale")
         s = cls(dim)
-        s.lo = np.asarray(lo, np.float32)
-        s.scale = np.asarray(sc, np.float32)
-        if s.lo.shape != (dim,) or s.scale.shape != (dim,) or not (np.isfinite(s.lo).all()
-                                                                  and (s.scale > 0).all()):
-            raise FormatError("store_lo / store_scale must be finite (dim,) with scale > 0")
-        s._rows = GrowableArray.from_array(a)
+        s._rows = GrowableArray.from_array(file_array(arrays, "store_u8", np.uint8, (None, dim)))
+        if "store_lo" not in arrays and not len(s):
+            return s  # saved before training
+        s.lo = file_finite(file_array(arrays, "store_lo", np.float32, (dim,)), "store_lo")
+        s.scale = file_finite(file_array(arrays, "store_scale", np.float32, (dim,)), "store_scale")
+        if not (s.scale > 0).all():
+            raise FormatError("array 'store_scale' must be > 0")
         return s
