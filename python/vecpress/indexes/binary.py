@@ -92,12 +92,7 @@ class BinaryIndex(CodedIndex):
 
     def encode(self, vectors: Any) -> np.ndarray:
         """Binary codes (n, code_bytes) uint8 of float vectors (n, dim), as add() stores them."""
-        from .._validate import as_f32_matrix
-        from ..backends import CPU
-
-        self._check_ready()
-        return self.quantizer._encode(self._prepare(as_f32_matrix(vectors, "vectors", self.dim),
-                                                    CPU))
+        return self.quantizer._encode(self.transform(vectors))
 
     def _add_rows(self, x):
         self._append_codes(self.quantizer._encode(x))

@@ -8,14 +8,12 @@ from typing import Any
 import numpy as np
 
 from .._validate import (
-    as_f32_matrix,
     check_choice,
     check_int,
     check_magnitude,
     file_array,
     file_rotation,
 )
-from ..backends import CPU
 from ..quantizers.nibbles import pack_nibbles, unpack_nibbles, upgrade_unpaired
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.rotations import PQRotation
@@ -106,9 +104,7 @@ class PQIndex(CodedIndex):
 
     def encode(self, vectors: Any) -> np.ndarray:
         """Codes (n, M) uint8 of float vectors (n, dim), as add() would store them."""
-        self._check_ready()
-        x = self._prepare(as_f32_matrix(vectors, "vectors", self.dim), CPU)
-        return self.quantizer._encode(check_magnitude(x))  # as add() checks them
+        return self.quantizer._encode(check_magnitude(self.transform(vectors)))  # as add() does
 
     # ---- hooks ------------------------------------------------------------
     def _add_rows(self, x):
