@@ -15,10 +15,10 @@ class Backend:
 
     name = "?"
     resident = False  # True: index payloads are copied to the device once and cached
-    xp: Any = np      # the array module of this backend's results
 
     KERNELS = ("flat_search", "matryoshka_search", "rerank_exact", "adc_search_u8",
-               "fastscan_search", "hamming_search", "binarize", "binary_asym_tables")
+               "fastscan_search", "hamming_search", "binarize", "binary_asym_tables",
+               "ivf_adc_search_u8", "ivf_fastscan_search")
 
     def supports(self, kernel: str) -> bool:
         return getattr(type(self), kernel, None) is not getattr(Backend, kernel, None)
@@ -68,6 +68,14 @@ class Backend:
         raise NotImplementedError
 
     def binary_asym_tables(self, q, d: int, threads: int):
+        raise NotImplementedError
+
+    def ivf_adc_search_u8(self, tables, codes, rows, offsets, probes, probe_bias, row_bias,
+                          largest: bool, k: int, threads: int):
+        raise NotImplementedError
+
+    def ivf_fastscan_search(self, tables, packed, rows, block_offsets, row_codes, probes,
+                            probe_bias, largest: bool, k: int, rescore: int, threads: int):
         raise NotImplementedError
 
 

@@ -11,7 +11,8 @@ class CpuBackend(Backend):
     name = "cpu"
 
     def rotate(self, x, matrix_t):
-        # our GEMM, not numpy's: OpenBLAS threads kept spinning into the next search (~15%)
+        """x (n, d) @ matrix with our GEMM, not numpy's: OpenBLAS threads kept spinning
+        after a call and slowed the search kernel that followed by ~15%."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         return _core.pairwise_scores(matrix_t, x, x.shape[1], 0)
 
@@ -38,6 +39,17 @@ class CpuBackend(Backend):
 
     def binary_asym_tables(self, q, d, threads):
         return _core.binary_asym_tables(q, d, threads)
+
+
+    def ivf_adc_search_u8(self, tables, codes, rows, offsets, probes, probe_bias, row_bias,
+                          largest, k, threads):
+        return _core.ivf_adc_search_u8(tables, codes, rows, offsets, probes, probe_bias,
+                                       row_bias, largest, k, threads)
+
+    def ivf_fastscan_search(self, tables, packed, rows, block_offsets, row_codes, probes,
+                            probe_bias, largest, k, rescore, threads):
+        return _core.ivf_fastscan_search(tables, packed, rows, block_offsets, row_codes, probes,
+                                         probe_bias, largest, k, rescore, threads)
 
 
 CPU = CpuBackend()

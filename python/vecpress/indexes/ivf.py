@@ -11,7 +11,6 @@ from .. import _core
 from .._arrays import GrowableArray
 from .._progress import Progress
 from .._validate import check_choice, check_count, check_int, file_array, file_finite
-from ..backends import CPU
 from ..errors import FormatError, ParameterError
 from ..quantizers.base import Quantizer
 from ..quantizers.binary import BinaryQuantizer
@@ -230,17 +229,17 @@ class IVFIndex(CodedIndex):
         return pair_tables(t) if self._paired else t
 
     def _scan(self, q, n_candidates: int, params: SearchParams):
-        t = params.threads
+        be, t = self._backend, params.threads
         l2 = self.metric == "l2"
         coarse_metric = _core.METRICS["l2" if l2 else "ip"]
-        cs, probes = CPU.flat_search(self.centroids, q, self.dim, coarse_metric, params.nprobe, t)
+        cs, probes = be.flat_search(self.centroids, q, self.dim, coarse_metric, params.nprobe, t)
         codes, rows, offsets, term = self._grouped()
         if self._fastscan:
             bias = np.ascontiguousarray(cs) if self.by_residual else None
             rescore = self.rescore if self.rescore is not None else 2 * n_candidates
-            return _core.ivf_fastscan_search(self.quantizer._tables(q, "ip"), codes, rows, offsets,
-                                             self._codes.data, probes, bias, True, n_candidates,
-                                             rescore, t)
+            return be.ivf_fastscan_search(self.quantizer._tables(q, "ip"), codes, rows, offsets,
+                                          self._codes.data, probes, bias, True, n_candidates,
+                                          rescore, t)
         tables = self._byte_tables(q)
         if l2:
             tables = tables * np.float32(-2.0)
@@ -249,8 +248,8 @@ class IVFIndex(CodedIndex):
         else:
             bias = cs if self.by_residual else None
         bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
-        return _core.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias, term,
-                                       not l2, n_candidates, t)
+        return be.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias, term, not l2,
+                                    n_candidates, t)
 
     # ---- reporting ----------------------------------------------------------------
     def bytes_per_vector(self) -> float:

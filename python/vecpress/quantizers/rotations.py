@@ -37,16 +37,10 @@ from .._validate import (
     file_finite,
     file_rotation,
 )
+from ..backends.cpu import CPU
 from ..errors import NotTrainedError
 
 _COV_CHUNK = 8192  # rows per float32 GEMM block; blocks are summed in float64
-
-
-def rotate(x: np.ndarray, matrix_t: np.ndarray) -> np.ndarray:
-    """x (n, d) float32 @ matrix -> (n, d_out) float32, matrix given transposed
-    as matrix_t (d_out, d) float32 C-contiguous (our GEMM kernel, not numpy's)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    return _core.pairwise_scores(matrix_t, x, x.shape[1], 0)
 
 
 def second_moment(x: np.ndarray) -> np.ndarray:
@@ -99,7 +93,7 @@ class MatrixRotation:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Rotate x (n, d) float32 -> (n, d) float32."""
-        return rotate(x, self.matrix_t)
+        return CPU.rotate(x, self.matrix_t)
 
 
 class PCARotation(MatrixRotation):
