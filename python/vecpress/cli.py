@@ -123,6 +123,33 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    try:
+        from .serve import serve
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in ("fastapi", "uvicorn", "starlette", "pydantic"):
+            print(f"error: vecpress serve needs {e.name}, which is not installed: "
+                  'pip install "vecpress[serve]"', file=sys.stderr)
+            return 2
+        raise
+    try:
+        import uvicorn  # noqa: F401  (serve imports it only when it starts)
+    except ModuleNotFoundError:
+        print('error: vecpress serve needs uvicorn, which is not installed: '
+              'pip install "vecpress[serve]"', file=sys.stderr)
+        return 2
+    from .errors import FormatError
+
+    try:
+        serve(args.file, host=args.host, port=args.port, mmap=args.mmap,
+              save_path=args.save_path, log_level=args.log_level,
+              access_log=not args.no_access_log)
+    except (FormatError, OSError) as e:  # a missing or invalid index file
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="vecpress", description="Compressed vector search.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -139,6 +166,18 @@ def main(argv=None) -> int:
     p.add_argument("--rerank", type=int, default=100,
                    help="candidates rescored on the full vectors (default 100)")
     p.add_argument("--queries", type=int, default=1000)
+    p = sub.add_parser("serve", help="serve an index file over HTTP (FastAPI + uvicorn; "
+                                     "see docs/service.md)")
+    p.add_argument("file", help="an index saved with Index.save")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free one)")
+    p.add_argument("--mmap", action="store_true",
+                   help="open the file memory-mapped (load(path, mmap=True))")
+    p.add_argument("--save-path", default=None,
+                   help="where POST /save writes (default: the index file itself)")
+    p.add_argument("--log-level", default="info",
+                   choices=("critical", "error", "warning", "info", "debug"))
+    p.add_argument("--no-access-log", action="store_true", help="no line per request")
     p = sub.add_parser("bench", help="recall / QPS / latency / memory against faiss and hnswlib "
                                      "(see benchmarks/README.md)")
     from .bench.cli import add_arguments, run_from_args
@@ -151,6 +190,8 @@ def main(argv=None) -> int:
         return 0
     if args.cmd == "info":
         return _cmd_info(args)
+    if args.cmd == "serve":
+        return _cmd_serve(args)
     if args.cmd == "prefix-curve":
         from .datasets import load_npy_dir
         from .indexes import prefix_recall_curve
