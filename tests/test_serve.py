@@ -291,6 +291,10 @@ ERROR_CASES = [
      "threads"),
     ("ivf", "search", {"queries": [ROW], "k": 3, "nprobe": 0}, 422, "ParameterError",
      "nprobe must be in"),
+    ("ivf", "search", {"queries": [ROW], "k": 3, "rerank": [5, 10]}, 422, "ParameterTypeError",
+     "rerank must be an integer"),  # a list is only a rerank for MatryoshkaIndex
+    ("flat", "search", {"queries": [ROW], "k": 3, "filter": {}}, 422, "ServiceError",
+     "filter needs"),
     ("flat", "search", {"queries": [[1e30] * DIM], "k": 3}, 422, "ParameterError", "L2 norm"),
     ("flat", "search", {"queries_b64": "not base64!", "k": 3}, 422, "ServiceError",
      "not valid base64"),
@@ -366,9 +370,8 @@ def test_body_too_large_is_413(files, client):
 
 
 def test_status_for_every_library_error():
-    """The mapping itself, for every class in vecpress.errors: DTypeError and
-    ParameterTypeError cannot be provoked over HTTP (the request models admit only JSON
-    numbers, so the index never sees a wrong dtype or parameter type)."""
+    """The mapping itself, for every class in vecpress.errors (DTypeError cannot be provoked
+    over HTTP: the request models admit only JSON numbers, so vectors are always float)."""
     expected = {
         "UnknownIdError": 404, "DuplicateIdError": 409, "NotTrainedError": 409,
         "IndexNotEmptyError": 409, "DTypeError": 422, "ShapeError": 422, "DimensionError": 422,
