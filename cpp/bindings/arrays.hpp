@@ -22,6 +22,7 @@ template <> inline const char* dtype_name<float>() { return "float32"; }
 template <> inline const char* dtype_name<uint8_t>() { return "uint8"; }
 template <> inline const char* dtype_name<int64_t>() { return "int64"; }
 template <> inline const char* dtype_name<int32_t>() { return "int32"; }
+template <> inline const char* dtype_name<uint64_t>() { return "uint64"; }
 
 template <class T>
 struct Matrix {
@@ -61,6 +62,20 @@ std::pair<const T*, int64_t> vector(const py::array& a, const char* name, int64_
     throw shape_error(std::string(name) + " must have length " + std::to_string(expect_len) +
                           ", got " + std::to_string(a.shape(0)));
   return {static_cast<const T*>(a.data()), int64_t(a.shape(0))};
+}
+
+// A search's optional row filter over n rows: None, or a 1-D uint64 ndarray of at least
+// ceil(n / 64) words, bit r of word r >> 6 set for each row r that may be returned. Only an
+// ndarray is taken: a converted temporary would not outlive this call.
+inline const uint64_t* row_filter(const py::object& allow, int64_t n) {
+  if (allow.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(allow))
+    throw py::type_error("allow must be None or a uint64 numpy array (a bitmap over rows)");
+  auto A = vector<uint64_t>(py::reinterpret_borrow<py::array>(allow), "allow");
+  if (A.second < (n + 63) / 64)
+    throw shape_error("allow must hold at least ceil(n / 64) = " + std::to_string((n + 63) / 64) +
+                      " words for " + std::to_string(n) + " rows, got " + std::to_string(A.second));
+  return A.first;
 }
 
 struct Tensor3 {

@@ -36,7 +36,8 @@ void bind_ivf(py::module_& m) {
   m.def(
       "ivf_adc_search_u8",
       [](py::array tables, py::array codes, py::array rows, py::array offsets, py::array probes,
-         py::object probe_bias, py::object row_bias, bool largest, int k, int nthreads) {
+         py::object probe_bias, py::object row_bias, bool largest, int k, int nthreads,
+         py::object allow) {
         auto C = matrix<uint8_t>(codes, "codes");
         auto T = f32_tensor3(tables, "tables", "(nq, M, 256)", C.cols, 256);
         auto R = vector<int64_t>(rows, "rows", C.rows);
@@ -46,24 +47,25 @@ void bind_ivf(py::module_& m) {
         const float* rb = nullptr;
         if (!row_bias.is_none()) rb = vector<float>(row_bias.cast<py::array>(), "row_bias", C.rows).first;
         check_k(k);
+        const uint64_t* ap = row_filter(allow, C.rows);
         TopKOut<> out(T.d0, k);
         {
           py::gil_scoped_release nogil;
           ivf_adc_search_u8(T.ptr, T.d0, C.cols, C.ptr, R.first, offs, nlist, P.ptr, pb, P.cols,
-                            rb, largest, k, out.vp, out.ip, nthreads);
+                            rb, largest, k, out.vp, out.ip, nthreads, ap);
         }
         return out.result();
       },
       py::arg("tables"), py::arg("codes"), py::arg("rows"), py::arg("offsets"), py::arg("probes"),
       py::arg("probe_bias"), py::arg("row_bias"), py::arg("largest"), py::arg("k"),
-      py::arg("nthreads") = 0,
+      py::arg("nthreads") = 0, py::arg("allow") = py::none(),
       "Top-k rows (nq, k) over the probed lists of grouped codes; see vecpress/ivf.hpp.");
 
   m.def(
       "ivf_fastscan_search",
       [](py::array tables, py::array packed, py::array rows, py::array block_offsets,
          py::array row_codes, py::array probes, py::object probe_bias, bool largest, int k,
-         int rescore, int nthreads) {
+         int rescore, int nthreads, py::object allow) {
         auto T = f32_tensor3(tables, "tables", "(nq, M, 16)", -1, 16);
         const int64_t M = T.d1;
         auto R = vector<int64_t>(rows, "rows");
@@ -79,17 +81,18 @@ void bind_ivf(py::module_& m) {
         const float* pb = probe_biases(P, probe_bias, T.d0);
         check_k(k);
         if (rescore < 0) throw py::value_error("rescore must be non-negative");
+        const uint64_t* ap = row_filter(allow, RC.rows);
         TopKOut<> out(T.d0, k);
         {
           py::gil_scoped_release nogil;
           ivf_fastscan_search(T.ptr, T.d0, M, Pk.first, R.first, offs, nlist, RC.ptr, P.ptr, pb,
-                              P.cols, largest, k, rescore, out.vp, out.ip, nthreads);
+                              P.cols, largest, k, rescore, out.vp, out.ip, nthreads, ap);
         }
         return out.result();
       },
       py::arg("tables"), py::arg("packed"), py::arg("rows"), py::arg("block_offsets"),
       py::arg("row_codes"), py::arg("probes"), py::arg("probe_bias"), py::arg("largest"),
-      py::arg("k"), py::arg("rescore"), py::arg("nthreads") = 0,
+      py::arg("k"), py::arg("rescore"), py::arg("nthreads") = 0, py::arg("allow") = py::none(),
       "Top-k rows (nq, k) over the probed lists of 4-bit fast-scan blocks; see vecpress/ivf.hpp.");
 }
 

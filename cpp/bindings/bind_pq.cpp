@@ -196,7 +196,7 @@ void bind_pq(py::module_& m) {
 
   m.def("fastscan_search",
         [](py::array tables, py::array packed, int64_t n, bool largest, int k, int rescore,
-           int nthreads) -> std::pair<py::array, py::array> {
+           int nthreads, py::object allow) -> std::pair<py::array, py::array> {
           if (tables.ndim() != 3) throw py::value_error("tables must be (nq, M, 16)");
           int64_t M = tables.shape(1);
           const float* tp;
@@ -204,18 +204,19 @@ void bind_pq(py::module_& m) {
           const uint8_t* pp = packed_view(packed, n, M);
           check_k(k);
           if (rescore < 0) throw py::value_error("rescore must be non-negative");
+          const uint64_t* ap = row_filter(allow, n);
           auto s = empty<float>({nq, k});
           auto ids = empty<int64_t>({nq, k});
           float* sp = s.mutable_data();
           int64_t* ip = ids.mutable_data();
           {
             py::gil_scoped_release nogil;
-            fastscan_search(tp, nq, M, pp, n, largest, k, rescore, sp, ip, nthreads);
+            fastscan_search(tp, nq, M, pp, n, largest, k, rescore, sp, ip, nthreads, ap);
           }
           return {s, ids};
         },
         py::arg("tables"), py::arg("packed"), py::arg("n"), py::arg("largest"), py::arg("k"),
-        py::arg("rescore") = 0, py::arg("nthreads") = 0);
+        py::arg("rescore") = 0, py::arg("nthreads") = 0, py::arg("allow") = py::none());
 }
 
 }  // namespace bind

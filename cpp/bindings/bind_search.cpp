@@ -17,20 +17,22 @@ using Result = std::pair<py::array, py::array>;
 
 void bind_search(py::module_& m) {
   m.def("flat_search",
-        [](py::array x, py::array q, int64_t d, int metric, int k, int nthreads) -> Result {
+        [](py::array x, py::array q, int64_t d, int metric, int k, int nthreads,
+           py::object allow) -> Result {
           auto X = matrix<float>(x, "x");
           auto Q = matrix<float>(q, "q");
           check_k(k);
+          const uint64_t* ap = row_filter(allow, X.rows);
           TopKOut<> out(Q.rows, k);
           {
             py::gil_scoped_release nogil;
             flat_search(X.ptr, X.rows, X.cols, Q.ptr, Q.rows, Q.cols, d, metric_from(metric), k,
-                        out.vp, out.ip, nthreads);
+                        out.vp, out.ip, nthreads, ap);
           }
           return out.result();
         },
         py::arg("x"), py::arg("q"), py::arg("d"), py::arg("metric"), py::arg("k"),
-        py::arg("nthreads") = 0);
+        py::arg("nthreads") = 0, py::arg("allow") = py::none());
 
   m.def("rerank_exact",
         [](py::array x, py::array q, int64_t d, int metric, py::array cand, int k,
@@ -68,22 +70,24 @@ void bind_search(py::module_& m) {
 
   m.def("matryoshka_search",
         [](py::array x, py::array q, int metric, std::vector<int64_t> dims,
-           std::vector<int64_t> cands, int k, int nthreads) -> Result {
+           std::vector<int64_t> cands, int k, int nthreads, py::object allow) -> Result {
           auto X = matrix<float>(x, "x");
           auto Q = matrix<float>(q, "q");
           check_k(k);
           if (dims.empty() || cands.size() + 1 != dims.size())
             throw py::value_error("need len(candidates) == len(dims) - 1 >= 0");
+          const uint64_t* ap = row_filter(allow, X.rows);
           TopKOut<> out(Q.rows, k);
           {
             py::gil_scoped_release nogil;
             matryoshka_search(X.ptr, X.rows, X.cols, Q.ptr, Q.rows, Q.cols, metric_from(metric),
-                              dims.data(), cands.data(), int(dims.size()), k, out.vp, out.ip, nthreads);
+                              dims.data(), cands.data(), int(dims.size()), k, out.vp, out.ip, nthreads,
+                              ap);
           }
           return out.result();
         },
         py::arg("x"), py::arg("q"), py::arg("metric"), py::arg("dims"), py::arg("candidates"),
-        py::arg("k"), py::arg("nthreads") = 0);
+        py::arg("k"), py::arg("nthreads") = 0, py::arg("allow") = py::none());
 
   m.def("binary_code_bytes", &binary_code_bytes, py::arg("d"));
 
@@ -122,18 +126,20 @@ void bind_search(py::module_& m) {
         py::arg("qcodes"), py::arg("codes"), py::arg("nthreads") = 0);
 
   m.def("hamming_search",
-        [](py::array qcodes, py::array codes, int k, int nthreads) -> Result {
+        [](py::array qcodes, py::array codes, int k, int nthreads, py::object allow) -> Result {
           auto C = matrix<uint8_t>(codes, "codes");
           auto Q = matrix<uint8_t>(qcodes, "query codes", C.cols);
           check_k(k);
+          const uint64_t* ap = row_filter(allow, C.rows);
           TopKOut<int32_t> out(Q.rows, k);
           {
             py::gil_scoped_release nogil;
-            hamming_search(Q.ptr, Q.rows, C.ptr, C.rows, C.cols, k, out.vp, out.ip, nthreads);
+            hamming_search(Q.ptr, Q.rows, C.ptr, C.rows, C.cols, k, out.vp, out.ip, nthreads, ap);
           }
           return out.result();
         },
-        py::arg("qcodes"), py::arg("codes"), py::arg("k"), py::arg("nthreads") = 0);
+        py::arg("qcodes"), py::arg("codes"), py::arg("k"), py::arg("nthreads") = 0,
+        py::arg("allow") = py::none());
 
   m.def("binary_asym_tables",
         [](py::array q, int64_t d, int nthreads) {
@@ -171,19 +177,21 @@ void bind_search(py::module_& m) {
 
   m.def("adc_search_u8",
         [tables_view](py::array tables, py::array codes, bool largest, int k,
-                      int nthreads) -> Result {
+                      int nthreads, py::object allow) -> Result {
           auto C = matrix<uint8_t>(codes, "codes");
           auto T = tables_view(tables, C.cols);
           check_k(k);
+          const uint64_t* ap = row_filter(allow, C.rows);
           TopKOut<> out(T.second, k);
           {
             py::gil_scoped_release nogil;
-            adc_search_u8(T.first, T.second, C.cols, C.ptr, C.rows, largest, k, out.vp, out.ip, nthreads);
+            adc_search_u8(T.first, T.second, C.cols, C.ptr, C.rows, largest, k, out.vp, out.ip,
+                          nthreads, ap);
           }
           return out.result();
         },
         py::arg("tables"), py::arg("codes"), py::arg("largest"), py::arg("k"),
-        py::arg("nthreads") = 0);
+        py::arg("nthreads") = 0, py::arg("allow") = py::none());
 
   m.def("topk_select",
         [](py::array scores, int k, bool largest, int nthreads) -> Result {

@@ -81,12 +81,13 @@ inline void scan_codes(const detail::AdcFns& fns, const float* tables, const flo
 
 template <class Cmp>
 void search_range(const detail::AdcFns& fns, const float* tables, int64_t nqb, int64_t M,
-                  const uint8_t* codes, int64_t x0, int64_t x1, int k, float* vals, idx_t* ids) {
+                  const uint8_t* codes, int64_t x0, int64_t x1, int k, float* vals, idx_t* ids,
+                  const uint64_t* allow) {
   std::vector<float> itab(nqb > 1 ? M * 256 * kQ : 0), buf(kCodeBlock * kQ);
   if (nqb > 1) interleave(tables, nqb, M, itab.data());
   std::vector<TopK<float, Cmp>> heaps;
   heaps.reserve(nqb);
-  for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k);
+  for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k, allow);
   for (int64_t j0 = x0; j0 < x1; j0 += kCodeBlock) {
     int64_t nxb = std::min(kCodeBlock, x1 - j0);
     scan_codes(fns, tables, itab.data(), nqb, M, codes + j0 * M, nxb, buf.data());
@@ -107,12 +108,12 @@ void search_range(const detail::AdcFns& fns, const float* tables, int64_t nqb, i
 
 template <class Cmp>
 void search_impl(const float* tables, int64_t nq, int64_t M, const uint8_t* codes, int64_t n,
-                 int k, float* out_scores, idx_t* out_ids, int nthreads) {
+                 int k, float* out_scores, idx_t* out_ids, int nthreads, const uint64_t* allow) {
   const auto& fns = detail::adc_fns();
   detail::blocked_topk<float, Cmp>(
       nq, n, kQ, 4 * kCodeBlock, k, out_scores, out_ids, nthreads,
       [&](int64_t q0, int64_t nqb, int64_t x0, int64_t x1, float* v, idx_t* id) {
-        search_range<Cmp>(fns, tables + q0 * M * 256, nqb, M, codes, x0, x1, k, v, id);
+        search_range<Cmp>(fns, tables + q0 * M * 256, nqb, M, codes, x0, x1, k, v, id, allow);
       });
 }
 
@@ -141,14 +142,15 @@ void adc_scan_u8(const float* tables, int64_t nq, int64_t M, const uint8_t* code
 }
 
 void adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t* codes, int64_t n,
-                   bool largest, int k, float* out_scores, idx_t* out_ids, int nthreads) {
+                   bool largest, int k, float* out_scores, idx_t* out_ids, int nthreads,
+                   const uint64_t* allow) {
   VP_CHECK(M > 0, "M must be positive");
   VP_CHECK(k >= 0, "k must be non-negative");
   if (nq == 0 || k == 0) return;
   if (largest)
-    search_impl<Larger>(tables, nq, M, codes, n, k, out_scores, out_ids, nthreads);
+    search_impl<Larger>(tables, nq, M, codes, n, k, out_scores, out_ids, nthreads, allow);
   else
-    search_impl<Smaller>(tables, nq, M, codes, n, k, out_scores, out_ids, nthreads);
+    search_impl<Smaller>(tables, nq, M, codes, n, k, out_scores, out_ids, nthreads, allow);
 }
 
 }  // namespace vecpress

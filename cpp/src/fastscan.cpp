@@ -103,14 +103,15 @@ namespace {
 template <class Cmp>
 void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_t* luts,
                     int64_t nqb, int64_t M, const uint8_t* packed, int64_t n, int64_t b0,
-                    int64_t b1, int k, int rescore, float* vals, idx_t* ids) {
+                    int64_t b1, int k, int rescore, float* vals, idx_t* ids,
+                    const uint64_t* allow) {
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
   // Stage 1: the `rescore` best quantized sums per query (smaller is better).
   std::vector<int32_t> hv(nqb * rescore);
   std::vector<idx_t> hi(nqb * rescore);
   std::vector<TopK<int32_t, Smaller>> heaps;
   heaps.reserve(nqb);
-  for (int64_t q = 0; q < nqb; ++q) heaps.emplace_back(&hv[q * rescore], &hi[q * rescore], rescore);
+  for (int64_t q = 0; q < nqb; ++q) heaps.emplace_back(&hv[q * rescore], &hi[q * rescore], rescore, allow);
   std::vector<uint16_t> thr(nqb, 0xFFFF), sc(nqb * 32);
   std::vector<uint32_t> mask(nqb);
   for (int64_t b = b0; b < b1; ++b) {
@@ -149,7 +150,7 @@ void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_
 template <class Cmp>
 void fastscan_search_impl(const float* tables, const uint8_t* luts, int64_t nq, int64_t M,
                           const uint8_t* packed, int64_t n, int k, int rescore, float* out_scores,
-                          idx_t* out_ids, int nthreads) {
+                          idx_t* out_ids, int nthreads, const uint64_t* allow) {
   const auto& fns = detail::adc_fns();
   const int64_t Mp = fastscan_mpad(M);
   // The task split works in units of 32-vector blocks.
@@ -157,7 +158,7 @@ void fastscan_search_impl(const float* tables, const uint8_t* luts, int64_t nq, 
       nq, fastscan_nblocks(n), kQueryBlock, 64, k, out_scores, out_ids, nthreads,
       [&](int64_t q0, int64_t nqb, int64_t b0, int64_t b1, float* v, idx_t* id) {
         fastscan_range<Cmp>(fns, tables + q0 * M * 16, luts + q0 * Mp * 16, nqb, M, packed, n,
-                            b0, b1, k, rescore, v, id);
+                            b0, b1, k, rescore, v, id, allow);
       });
 }
 
@@ -165,7 +166,7 @@ void fastscan_search_impl(const float* tables, const uint8_t* luts, int64_t nq, 
 
 void fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* packed, int64_t n,
                      bool largest, int k, int rescore, float* out_scores, idx_t* out_ids,
-                     int nthreads) {
+                     int nthreads, const uint64_t* allow) {
   VP_CHECK(M > 0, "M must be positive");
   VP_CHECK(k >= 0, "k must be non-negative");
   if (nq == 0 || k == 0) return;
@@ -179,10 +180,10 @@ void fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* 
   });
   if (largest)
     fastscan_search_impl<Larger>(tables, luts.data(), nq, M, packed, n, k, rescore, out_scores,
-                                 out_ids, nthreads);
+                                 out_ids, nthreads, allow);
   else
     fastscan_search_impl<Smaller>(tables, luts.data(), nq, M, packed, n, k, rescore, out_scores,
-                                  out_ids, nthreads);
+                                  out_ids, nthreads, allow);
 }
 
 }  // namespace vecpress

@@ -52,7 +52,7 @@ inline float norm_term(Metric m, float sq) {
 template <class Cmp>
 void search_range(const detail::DotFns& f, const float* x, int64_t x0, int64_t x1,
                   int64_t x_stride, const float* q, int64_t nqb, int64_t q_stride, int64_t d,
-                  Metric metric, int k, float* vals, idx_t* ids) {
+                  Metric metric, int k, float* vals, idx_t* ids, const uint64_t* allow) {
   const bool by_base = nqb >= kPackedQueries;
   const int64_t ldo = by_base ? (nqb + 7) / 8 * 8 : kBaseBlock;
   std::vector<float> qpack(by_base ? f.packed_size(nqb, d) : 0);
@@ -63,7 +63,7 @@ void search_range(const detail::DotFns& f, const float* x, int64_t x0, int64_t x
     qn[i] = norm_term(metric, f.dot(q + i * q_stride, q + i * q_stride, d));
   std::vector<TopK<float, Cmp>> heaps;
   heaps.reserve(nqb);
-  for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k);
+  for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k, allow);
   std::vector<float> thr(ldo, Cmp::template best<float>());
   for (int64_t i = 0; i < nqb; ++i) thr[i] = heaps[i].threshold();
   for (int64_t j0 = x0; j0 < x1; j0 += kBaseBlock) {
@@ -98,12 +98,13 @@ void search_range(const detail::DotFns& f, const float* x, int64_t x0, int64_t x
 template <class Cmp>
 void flat_search_impl(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                       int64_t q_stride, int64_t d, Metric metric, int k, float* out_scores,
-                      idx_t* out_ids, int nthreads) {
+                      idx_t* out_ids, int nthreads, const uint64_t* allow) {
   const detail::DotFns& f = detail::dot_fns();
   detail::blocked_topk<float, Cmp>(
       nq, n, kQueryBlock, 4 * kBaseBlock, k, out_scores, out_ids, nthreads,
       [&](int64_t q0, int64_t nqb, int64_t x0, int64_t x1, float* v, idx_t* id) {
-        search_range<Cmp>(f, x, x0, x1, x_stride, q + q0 * q_stride, nqb, q_stride, d, metric, k, v, id);
+        search_range<Cmp>(f, x, x0, x1, x_stride, q + q0 * q_stride, nqb, q_stride, d, metric, k, v, id,
+                           allow);
       });
 }
 
@@ -119,13 +120,15 @@ void check_common(int64_t n, int64_t x_stride, int64_t nq, int64_t q_stride, int
 
 void flat_search(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                  int64_t q_stride, int64_t d, Metric metric, int k, float* out_scores,
-                 idx_t* out_ids, int nthreads) {
+                 idx_t* out_ids, int nthreads, const uint64_t* allow) {
   check_common(n, x_stride, nq, q_stride, d, k);
   if (nq == 0 || k == 0) return;
   if (metric_larger_is_better(metric))
-    flat_search_impl<Larger>(x, n, x_stride, q, nq, q_stride, d, metric, k, out_scores, out_ids, nthreads);
+    flat_search_impl<Larger>(x, n, x_stride, q, nq, q_stride, d, metric, k, out_scores, out_ids,
+                             nthreads, allow);
   else
-    flat_search_impl<Smaller>(x, n, x_stride, q, nq, q_stride, d, metric, k, out_scores, out_ids, nthreads);
+    flat_search_impl<Smaller>(x, n, x_stride, q, nq, q_stride, d, metric, k, out_scores, out_ids,
+                              nthreads, allow);
 }
 
 template <class Cmp>

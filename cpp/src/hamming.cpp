@@ -24,11 +24,12 @@ void check_nbytes(int64_t nbytes) {
 }
 
 void search_range(const detail::HammingFns& f, const uint64_t* q, int64_t nqb, const uint64_t* x,
-                  int64_t x0, int64_t x1, int64_t nw, int k, int32_t* vals, idx_t* ids) {
+                  int64_t x0, int64_t x1, int64_t nw, int k, int32_t* vals, idx_t* ids,
+                  const uint64_t* allow) {
   std::vector<int32_t> buf(kQueryBlock * kBaseBlock);
   std::vector<TopK<int32_t, Smaller>> heaps;
   heaps.reserve(nqb);
-  for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k);
+  for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k, allow);
   for (int64_t j0 = x0; j0 < x1; j0 += kBaseBlock) {
     int64_t nxb = std::min(kBaseBlock, x1 - j0);
     f.hamming_block(q, nqb, x + j0 * nw, nxb, nw, buf.data(), kBaseBlock);
@@ -71,7 +72,8 @@ void hamming_distances(const uint8_t* qcodes, int64_t nq, const uint8_t* codes, 
 }
 
 void hamming_search(const uint8_t* qcodes, int64_t nq, const uint8_t* codes, int64_t n,
-                    int64_t nbytes, int k, int32_t* out_dist, idx_t* out_ids, int nthreads) {
+                    int64_t nbytes, int k, int32_t* out_dist, idx_t* out_ids, int nthreads,
+                    const uint64_t* allow) {
   check_nbytes(nbytes);
   VP_CHECK(k >= 0, "k must be non-negative");
   if (nq == 0 || k == 0) return;
@@ -82,7 +84,7 @@ void hamming_search(const uint8_t* qcodes, int64_t nq, const uint8_t* codes, int
   detail::blocked_topk<int32_t, Smaller>(
       nq, n, kQueryBlock, 4 * kBaseBlock, k, out_dist, out_ids, nthreads,
       [&](int64_t q0, int64_t nqb, int64_t x0, int64_t x1, int32_t* v, idx_t* id) {
-        search_range(f, q + q0 * nw, nqb, x, x0, x1, nw, k, v, id);
+        search_range(f, q + q0 * nw, nqb, x, x0, x1, nw, k, v, id, allow);
       });
 }
 

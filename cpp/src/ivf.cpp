@@ -36,8 +36,8 @@ template <class Cmp>
 void scan_query(const float* T, int64_t M, const uint8_t* codes, const idx_t* rows,
                 const int64_t* offsets, int64_t nlist, const int64_t* probes,
                 const float* pbias, int64_t nprobe, const float* row_bias, int k, float* ov,
-                idx_t* oi) {
-  TopK<float, Cmp> heap(ov, oi, k);
+                idx_t* oi, const uint64_t* allow) {
+  TopK<float, Cmp> heap(ov, oi, k, allow);
   float buf[kBlock];
   for (int64_t p = 0; p < nprobe; ++p) {
     const int64_t l = probes[p];
@@ -63,7 +63,7 @@ void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t
                        const idx_t* rows, const int64_t* offsets, int64_t nlist,
                        const int64_t* probes, const float* probe_bias, int64_t nprobe,
                        const float* row_bias, bool largest, int k, float* out_scores,
-                       idx_t* out_rows, int nthreads) {
+                       idx_t* out_rows, int nthreads, const uint64_t* allow) {
   VP_CHECK(k >= 0 && M > 0 && nlist > 0 && nprobe >= 0, "ivf_adc_search_u8: bad sizes");
   parallel_for(nq, nthreads, [&](int64_t q) {
     const float* T = tables + q * M * 256;
@@ -72,9 +72,11 @@ void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t
     float* ov = out_scores + q * k;
     idx_t* oi = out_rows + q * k;
     if (largest)
-      scan_query<Larger>(T, M, codes, rows, offsets, nlist, pr, pb, nprobe, row_bias, k, ov, oi);
+      scan_query<Larger>(T, M, codes, rows, offsets, nlist, pr, pb, nprobe, row_bias, k, ov, oi,
+                         allow);
     else
-      scan_query<Smaller>(T, M, codes, rows, offsets, nlist, pr, pb, nprobe, row_bias, k, ov, oi);
+      scan_query<Smaller>(T, M, codes, rows, offsets, nlist, pr, pb, nprobe, row_bias, k, ov, oi,
+                          allow);
   });
 }
 
@@ -128,7 +130,7 @@ struct TaskCandidates {
 void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* shifts,
                 int64_t M, const uint8_t* packed, const idx_t* rows, const int64_t* boff,
                 const ListProbes& lp, int64_t nprobe, int64_t l0, int64_t l1,
-                TaskCandidates& tc) {
+                const uint64_t* allow, TaskCandidates& tc) {
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
   std::vector<uint8_t> group_luts(kFsQueries * Mp * 16);
   uint16_t thr[kFsQueries], sc[kFsQueries * 32];
@@ -160,7 +162,7 @@ void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* s
             const int v = __builtin_ctz(bits);
             bits &= bits - 1;
             const idx_t pos = b * 32 + v;
-            if (rows[pos] < 0) continue;  // padding of the list's last block
+            if (rows[pos] < 0 || !row_allowed(allow, rows[pos])) continue;  // padding, filtered
             const int32_t key = int32_t(sc[i * 32 + v]) + gs[i];
             if (h.full() && key > h.threshold()) continue;
             h.push(key, (pos << 16) | gp[i]);  // the probe index rides along for its bias
@@ -199,7 +201,8 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
                          const idx_t* rows, const int64_t* block_offsets, int64_t nlist,
                          const uint8_t* row_codes, const int64_t* probes,
                          const float* probe_bias, int64_t nprobe, bool largest, int k,
-                         int rescore, float* out_scores, idx_t* out_rows, int nthreads) {
+                         int rescore, float* out_scores, idx_t* out_rows, int nthreads,
+                         const uint64_t* allow) {
   VP_CHECK(M > 0 && nlist > 0 && k >= 0 && nprobe >= 0, "ivf_fastscan_search: bad sizes");
   VP_CHECK(nprobe < (1 << 16), "ivf_fastscan_search: nprobe must be < 65536");
   if (nq == 0 || k == 0) return;
@@ -236,7 +239,7 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
   for (int64_t t = 0; t < ntasks; ++t) tasks.emplace_back(nq, rescore);
   parallel_for(ntasks, nthreads, [&](int64_t t) {
     scan_lists(fns, luts.data(), shifts.data(), M, packed, rows, block_offsets, lp, nprobe,
-               cut[t], cut[t + 1], tasks[t]);
+               cut[t], cut[t + 1], allow, tasks[t]);
   });
   parallel_for(nq, nthreads, [&](int64_t q) {
     const float* T = tables + q * M * 16;

@@ -10,7 +10,7 @@ namespace vecpress {
 void matryoshka_search(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                        int64_t q_stride, Metric metric, const int64_t* dims,
                        const int64_t* cands, int nstages, int k, float* out_scores,
-                       idx_t* out_ids, int nthreads) {
+                       idx_t* out_ids, int nthreads, const uint64_t* allow) {
   VP_CHECK(nstages >= 1, "a cascade needs at least one stage");
   for (int s = 0; s < nstages; ++s) {
     VP_CHECK(dims[s] > 0 && dims[s] <= x_stride, "stage dimension out of range");
@@ -18,13 +18,15 @@ void matryoshka_search(const float* x, int64_t n, int64_t x_stride, const float*
     if (s < nstages - 1) VP_CHECK(cands[s] >= k, "each stage must keep at least k candidates");
   }
   if (nstages == 1) {
-    flat_search(x, n, x_stride, q, nq, q_stride, dims[0], metric, k, out_scores, out_ids, nthreads);
+    flat_search(x, n, x_stride, q, nq, q_stride, dims[0], metric, k, out_scores, out_ids, nthreads,
+                allow);
     return;
   }
   int64_t nc = cands[0];
   std::vector<float> sv(nq * nc);
   std::vector<idx_t> ids(nq * nc);
-  flat_search(x, n, x_stride, q, nq, q_stride, dims[0], metric, int(nc), sv.data(), ids.data(), nthreads);
+  flat_search(x, n, x_stride, q, nq, q_stride, dims[0], metric, int(nc), sv.data(), ids.data(),
+              nthreads, allow);
   for (int s = 1; s < nstages; ++s) {
     int64_t keep = s == nstages - 1 ? k : cands[s];
     if (s == nstages - 1) {

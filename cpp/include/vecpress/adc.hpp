@@ -18,6 +18,7 @@ void adc_scan_u8(const float* tables, int64_t nq, int64_t M, const uint8_t* code
 // Top-k of the same scores; largest=true keeps the biggest (IP), false the
 // smallest (L2). Outputs (nq, k), best first, padded with id -1.
 void adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t* codes, int64_t n,
-                   bool largest, int k, float* out_scores, idx_t* out_ids, int nthreads);
+                   bool largest, int k, float* out_scores, idx_t* out_ids, int nthreads,
+                   const uint64_t* allow = nullptr);
 
 }  // namespace vecpress

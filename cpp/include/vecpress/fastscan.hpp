@@ -62,6 +62,6 @@ void fastscan_scores(const uint8_t* luts, int64_t nq, int64_t M, const uint8_t* 
 // its own `rescore` candidates.
 void fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* packed, int64_t n,
                      bool largest, int k, int rescore, float* out_scores, idx_t* out_ids,
-                     int nthreads);
+                     int nthreads, const uint64_t* allow = nullptr);
 
 }  // namespace vecpress

@@ -17,7 +17,7 @@ namespace vecpress {
 
 void flat_search(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                  int64_t q_stride, int64_t d, Metric metric, int k, float* out_scores,
-                 idx_t* out_ids, int nthreads);
+                 idx_t* out_ids, int nthreads, const uint64_t* allow = nullptr);
 
 // Re-scores candidate rows cand (nq, nc) (entries < 0 are skipped) with the
 // first d dimensions and keeps the best k per query.

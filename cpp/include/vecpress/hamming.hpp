@@ -25,7 +25,8 @@ void hamming_distances(const uint8_t* qcodes, int64_t nq, const uint8_t* codes, 
 // k smallest Hamming distances per query: out_dist (nq, k) int32, ids (nq, k)
 // row numbers (ties by lower id; padded with -1 and INT32_MAX when k > n).
 void hamming_search(const uint8_t* qcodes, int64_t nq, const uint8_t* codes, int64_t n,
-                    int64_t nbytes, int k, int32_t* out_dist, idx_t* out_ids, int nthreads);
+                    int64_t nbytes, int k, int32_t* out_dist, idx_t* out_ids, int nthreads,
+                    const uint64_t* allow = nullptr);
 
 // Asymmetric tables: tables (nq, nbytes, 256) float32 with
 // tables[q, b, v] = sum_i q[8b + i] * (bit i of v ? +1 : -1) over valid dims,

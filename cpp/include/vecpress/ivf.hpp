@@ -22,7 +22,7 @@ void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t
                        const idx_t* rows, const int64_t* offsets, int64_t nlist,
                        const int64_t* probes, const float* probe_bias, int64_t nprobe,
                        const float* row_bias, bool largest, int k, float* out_scores,
-                       idx_t* out_rows, int nthreads);
+                       idx_t* out_rows, int nthreads, const uint64_t* allow = nullptr);
 
 }  // namespace vecpress
 
@@ -43,6 +43,7 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
                          const idx_t* rows, const int64_t* block_offsets, int64_t nlist,
                          const uint8_t* row_codes, const int64_t* probes,
                          const float* probe_bias, int64_t nprobe, bool largest, int k,
-                         int rescore, float* out_scores, idx_t* out_rows, int nthreads);
+                         int rescore, float* out_scores, idx_t* out_rows, int nthreads,
+                         const uint64_t* allow = nullptr);
 
 }  // namespace vecpress

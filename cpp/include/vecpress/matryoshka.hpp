@@ -15,6 +15,6 @@ namespace vecpress {
 void matryoshka_search(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                        int64_t q_stride, Metric metric, const int64_t* dims,
                        const int64_t* cands, int nstages, int k, float* out_scores,
-                       idx_t* out_ids, int nthreads);
+                       idx_t* out_ids, int nthreads, const uint64_t* allow = nullptr);
 
 }  // namespace vecpress

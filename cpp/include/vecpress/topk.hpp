@@ -43,11 +43,20 @@ struct Smaller {
   }
 };
 
+// Filtered search: bit r of allow[r >> 6] is set for each row r a search may return
+// (a bitmap over rows built by the caller); allow == nullptr lets every row through.
+inline bool row_allowed(const uint64_t* allow, idx_t row) {
+  return allow == nullptr || (row >= 0 && ((allow[row >> 6] >> (row & 63)) & 1u));
+}
+
 // Heap over caller-owned arrays vals[k], ids[k]; empty slots hold (worst, -1).
+// With an allow bitmap (ids are rows), rows it does not hold are never kept: the
+// heap fills with passing rows only, so a filter needs no longer list to post-filter.
 template <class T, class Cmp>
 class TopK {
  public:
-  TopK(T* vals, idx_t* ids, int k) : v_(vals), id_(ids), k_(k), n_(0) {}
+  TopK(T* vals, idx_t* ids, int k, const uint64_t* allow = nullptr)
+      : v_(vals), id_(ids), k_(k), n_(0), allow_(allow) {}
 
   // Threshold a candidate must beat to enter (valid once full).
   T threshold() const { return n_ < k_ ? Cmp::template worst<T>() : v_[0]; }
@@ -55,7 +64,7 @@ class TopK {
 
   // Fast reject without tie handling, then exact insertion.
   inline void push(T val, idx_t id) {
-    if (k_ == 0) return;
+    if (k_ == 0 || (allow_ && !row_allowed(allow_, id))) return;
     if (n_ < k_) {
       int i = n_++;
       // sift up: parent is "better" than worse child -> swap until heap property holds
@@ -121,6 +130,7 @@ class TopK {
   idx_t* id_;
   int k_;
   int n_;
+  const uint64_t* allow_;
 };
 
 // Select the k best of each row of a dense (nq, n) score matrix.
