@@ -1,10 +1,11 @@
 """vecpress: compressed vector search over C++ (and CUDA) kernels.
 
 Indexes share one contract: ``add(vectors, ids=None)``, ``search(queries, k, *,
-rerank=None, threads=None) -> (scores, ids)``, ``remove(ids)``, ``len(index)``,
-``save(path)`` and :func:`vecpress.load`. Quantizers share another: ``train``,
-``encode``, ``decode``, ``compute_tables``. Every error derives from
-:class:`VecpressError`.
+rerank=None, threads=None, filter=None) -> (scores, ids)``, ``remove(ids)``,
+``len(index)``, ``save(path)`` and :func:`vecpress.load`; ``filter=`` (ids or an
+:class:`IdSelector`) restricts a search, and every index is thread-safe (see
+``vecpress.indexes.base``). Quantizers share another: ``train``, ``encode``, ``decode``,
+``compute_tables``. Every error derives from :class:`VecpressError`.
 """
 from . import _core  # noqa: F401  (the compiled kernels: fail early if they are missing)
 from ._version import __version__
@@ -28,6 +29,7 @@ from .errors import (
                      VecpressError,
                      VersionError,
 )
+from .filters import IdSelector
 from .indexes import (
                      BinaryIndex,
                      FlatIndex,
@@ -54,7 +56,7 @@ from .runtime import available_simd_levels, get_num_threads, info, set_num_threa
 __all__ = [
     "__version__",
     "BinaryIndex", "FlatIndex", "Index", "IVFIndex", "MatryoshkaIndex", "PQIndex", "RQIndex", "load",
-    "prefix_recall_curve",
+    "prefix_recall_curve", "IdSelector",
     "Quantizer", "BinaryQuantizer", "GroupResidualQuantizer", "ProductQuantizer",
     "ResidualQuantizer", "PCARotation", "PQRotation",
     "recall_at_k", "ndcg_at_k",

@@ -45,23 +45,25 @@ class Backend:
         raise NotImplementedError
 
     # ---- kernels (see vecpress._core for layouts) ---------------------------
-    def flat_search(self, x, q, d: int, metric: int, k: int, threads: int):
+    # Search kernels take allow: None, or a uint64 bitmap over rows (vecpress.filters); rows
+    # whose bit is clear are never returned.
+    def flat_search(self, x, q, d: int, metric: int, k: int, threads: int, allow=None):
         raise NotImplementedError
 
-    def matryoshka_search(self, x, q, metric: int, dims, candidates, k: int, threads: int):
+    def matryoshka_search(self, x, q, metric: int, dims, candidates, k: int, threads: int, allow=None):
         raise NotImplementedError
 
     def rerank_exact(self, x, q, d: int, metric: int, candidates, k: int, threads: int):
         raise NotImplementedError
 
-    def adc_search_u8(self, tables, codes, largest: bool, k: int, threads: int):
+    def adc_search_u8(self, tables, codes, largest: bool, k: int, threads: int, allow=None):
         raise NotImplementedError
 
     def fastscan_search(self, tables, packed, n: int, largest: bool, k: int, rescore: int,
-                        threads: int):
+                        threads: int, allow=None):
         raise NotImplementedError
 
-    def hamming_search(self, qcodes, codes, k: int, threads: int):
+    def hamming_search(self, qcodes, codes, k: int, threads: int, allow=None):
         raise NotImplementedError
 
     def binarize(self, x, d: int, thresholds, threads: int):
@@ -71,11 +73,12 @@ class Backend:
         raise NotImplementedError
 
     def ivf_adc_search_u8(self, tables, codes, rows, offsets, probes, probe_bias, row_bias,
-                          largest: bool, k: int, threads: int):
+                          largest: bool, k: int, threads: int, allow=None):
         raise NotImplementedError
 
     def ivf_fastscan_search(self, tables, packed, rows, block_offsets, row_codes, probes,
-                            probe_bias, largest: bool, k: int, rescore: int, threads: int):
+                            probe_bias, largest: bool, k: int, rescore: int, threads: int,
+                            allow=None):
         raise NotImplementedError
 
 

@@ -16,23 +16,23 @@ class CpuBackend(Backend):
         x = np.ascontiguousarray(x, dtype=np.float32)
         return _core.pairwise_scores(matrix_t, x, x.shape[1], 0)
 
-    def flat_search(self, x, q, d, metric, k, threads):
-        return _core.flat_search(x, q, d, metric, k, threads)
+    def flat_search(self, x, q, d, metric, k, threads, allow=None):
+        return _core.flat_search(x, q, d, metric, k, threads, allow)
 
-    def matryoshka_search(self, x, q, metric, dims, candidates, k, threads):
-        return _core.matryoshka_search(x, q, metric, dims, candidates, k, threads)
+    def matryoshka_search(self, x, q, metric, dims, candidates, k, threads, allow=None):
+        return _core.matryoshka_search(x, q, metric, dims, candidates, k, threads, allow)
 
     def rerank_exact(self, x, q, d, metric, candidates, k, threads):
         return _core.rerank_exact(x, q, d, metric, candidates, k, threads)
 
-    def adc_search_u8(self, tables, codes, largest, k, threads):
-        return _core.adc_search_u8(tables, codes, largest, k, threads)
+    def adc_search_u8(self, tables, codes, largest, k, threads, allow=None):
+        return _core.adc_search_u8(tables, codes, largest, k, threads, allow)
 
-    def fastscan_search(self, tables, packed, n, largest, k, rescore, threads):
-        return _core.fastscan_search(tables, packed, n, largest, k, rescore, threads)
+    def fastscan_search(self, tables, packed, n, largest, k, rescore, threads, allow=None):
+        return _core.fastscan_search(tables, packed, n, largest, k, rescore, threads, allow)
 
-    def hamming_search(self, qcodes, codes, k, threads):
-        return _core.hamming_search(qcodes, codes, k, threads)
+    def hamming_search(self, qcodes, codes, k, threads, allow=None):
+        return _core.hamming_search(qcodes, codes, k, threads, allow)
 
     def binarize(self, x, d, thresholds, threads):
         return _core.binarize(x, d, thresholds, threads)
@@ -40,16 +40,15 @@ class CpuBackend(Backend):
     def binary_asym_tables(self, q, d, threads):
         return _core.binary_asym_tables(q, d, threads)
 
-
     def ivf_adc_search_u8(self, tables, codes, rows, offsets, probes, probe_bias, row_bias,
-                          largest, k, threads):
+                          largest, k, threads, allow=None):
         return _core.ivf_adc_search_u8(tables, codes, rows, offsets, probes, probe_bias,
-                                       row_bias, largest, k, threads)
+                                       row_bias, largest, k, threads, allow)
 
     def ivf_fastscan_search(self, tables, packed, rows, block_offsets, row_codes, probes,
-                            probe_bias, largest, k, rescore, threads):
+                            probe_bias, largest, k, rescore, threads, allow=None):
         return _core.ivf_fastscan_search(tables, packed, rows, block_offsets, row_codes, probes,
-                                         probe_bias, largest, k, rescore, threads)
+                                         probe_bias, largest, k, rescore, threads, allow)
 
 
 CPU = CpuBackend()

@@ -17,6 +17,12 @@ from .base import Backend
 from .cpu import CPU
 
 
+def _no_filter(allow) -> None:
+    # the CUDA kernels have no row filter yet; Index.search refuses a filter on the GPU first
+    if allow is not None:
+        raise ParameterError("filtered search runs on the CPU: call index.to_cpu() first")
+
+
 class CudaBackend(Backend):
     """Kernels it lacks (rerank_exact, fastscan, ...) are reported by :meth:`supports`;
     NumPy queries are rotated on the host by the CPU backend."""
@@ -61,16 +67,20 @@ class CudaBackend(Backend):
         cp = gpu._cupy()
         return cp.ascontiguousarray(x @ cp.asarray(matrix_t).T, dtype=cp.float32)
 
-    def flat_search(self, x, q, d, metric, k, threads):
+    def flat_search(self, x, q, d, metric, k, threads, allow=None):
+        _no_filter(allow)
         return gpu.flat_search(x, q, d, metric, k)
 
-    def matryoshka_search(self, x, q, metric, dims, candidates, k, threads):
+    def matryoshka_search(self, x, q, metric, dims, candidates, k, threads, allow=None):
+        _no_filter(allow)
         return gpu.matryoshka_search(x, q, metric, dims, candidates, k)
 
-    def adc_search_u8(self, tables, codes, largest, k, threads):
+    def adc_search_u8(self, tables, codes, largest, k, threads, allow=None):
+        _no_filter(allow)
         return gpu.adc_search_u8(tables, codes, largest, k)
 
-    def hamming_search(self, qcodes, codes, k, threads):
+    def hamming_search(self, qcodes, codes, k, threads, allow=None):
+        _no_filter(allow)
         return gpu.hamming_search(qcodes, codes, k)
 
     def binarize(self, x, d, thresholds, threads):

@@ -4,7 +4,7 @@ Every index shares one contract:
 
 - ``add(vectors, ids=None)`` appends float vectors (n, dim); ids are int64,
   generated sequentially when omitted.
-- ``search(queries, k, *, rerank=None, threads=None)`` returns ``(scores, ids)``,
+- ``search(queries, k, *, rerank=None, threads=None, filter=None)`` returns ``(scores, ids)``,
   both (nq, k): similarities (larger is better) for "ip" and "cosine", squared
   distances (smaller is better) for "l2". When fewer than k vectors exist,
   rows are padded with id -1 and score -inf (larger-is-better scores) or +inf.
@@ -12,6 +12,15 @@ Every index shares one contract:
   type and never change the index.
 - ``remove(ids)`` deletes vectors; removed ids never come back.
 - ``save(path)`` / :func:`vecpress.load`.
+- ``filter=`` (allowed ids, or a :class:`vecpress.IdSelector`) restricts a search to the
+  ids that pass; it returns k results whenever at least k ids pass.
+
+Threads: every index is safe to share. Any number of threads may search (and save) at
+once, and run in parallel (the kernels release the GIL), while other threads add, remove
+or train; writes run one at a time. Each search sees the index as it was before or after
+each whole add/remove, never part of one: an id is returned only by searches that start
+after its ``add`` returned, and never by a search that starts after its ``remove``
+returned. Auto ids never collide, whatever the number of adding threads.
 
 The search pipeline runs strictly downward, once per call::
 
@@ -32,13 +41,14 @@ Subclass hooks (arrays arrive validated, float32, normalised and rotated):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from .. import _core
 from .._arrays import GrowableArray
+from .._rwlock import RWLock
 from .._validate import (
     MAX_DIM,
     as_f32_matrix,
@@ -53,6 +63,7 @@ from .._validate import (
 )
 from ..backends import CPU, Backend
 from ..errors import DuplicateIdError, FormatError, NotTrainedError, ParameterError, UnknownIdError
+from ..filters import IdSelector, RowFilter, as_selector, filter_ids
 from ..io import read_arrays, write_arrays
 from ..stores import VectorStore
 
@@ -77,12 +88,33 @@ class SearchParams:
     threads : kernel threads (0 = the index's setting, then all cores).
     dims : Matryoshka stages (prefix lengths), None elsewhere.
     nprobe : inverted lists scanned per query (:class:`vecpress.IVFIndex`), None elsewhere.
+    filter : the call's filter compiled against the index (set inside the search), or None.
+        Scans pass ``filter.bits`` to their kernels as ``allow``.
     """
 
     rerank: int | tuple[int, ...] = 0
     threads: int = 0
     dims: tuple[int, ...] | None = None
     nprobe: int | None = None
+    filter: RowFilter | None = None
+
+    @property
+    def allow(self) -> np.ndarray | None:
+        """The kernels' ``allow`` bitmap (uint64), or None without a filter."""
+        return None if self.filter is None else self.filter.bits
+
+
+def writes(method):
+    """Run an Index method that changes the index under its exclusive lock."""
+    import functools
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock.write():
+            result = method(self, *args, **kwargs)
+            self._version += 1
+            return result
+    return locked
 
 
 class Index:
@@ -90,6 +122,11 @@ class Index:
 
     _normalize_cosine = True  # cosine: store and query unit vectors, score with IP
     _gpu_kernels: tuple[str, ...] = ()  # backend kernels the search needs; () = CPU only
+    # A filtered search of 32 or more queries scores the passing rows exactly (gathered from
+    # the vector store) when at most this fraction of the rows pass; above it, the scan skips
+    # the rows that do not pass. Smaller batches pay the gather for fewer queries, so the
+    # limit shrinks with the batch, down to 1% for one query.
+    exact_filter_fraction = 0.05
 
     def __init__(self, dim: int, metric: str = "ip", threads: int | None = None) -> None:
         self.dim = check_int(dim, "dim", 1, MAX_DIM)
@@ -101,6 +138,18 @@ class Index:
         self._rotation = None  # a fitted MatrixRotation applied to vectors and queries
         self._backend: Backend = CPU
         self._device: dict | None = None  # payload copies on a resident (GPU) backend
+        self._lock = RWLock()  # shared: searches and saves; exclusive: add/remove/train
+        self._version = 0  # bumped by every write: compiled filters and caches key on it
+        self._id_order: tuple | None = None  # (version, sorted ids, their rows)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_lock"]  # locks do not pickle (e.g. to send an index to a worker)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = RWLock()
 
     # ---- public API -------------------------------------------------------
     def __len__(self) -> int:
@@ -109,14 +158,16 @@ class Index:
     @property
     def ids(self) -> np.ndarray:
         """The stored ids, int64 (n,), in storage order (a copy)."""
-        return self._ids.data.copy()
+        with self._lock.read():
+            return self._ids.data.copy()
 
     @property
     def is_trained(self) -> bool:
         return True
 
+    @writes
     def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
-        """Add vectors.
+        """Add vectors (atomically: a search sees all of them or none; thread-safe).
 
         Parameters
         ----------
@@ -159,11 +210,14 @@ class Index:
         """Vectors (n, dim) float32 as the index stores and scores them: unit norm for
         "cosine", then the learned rotation (if any). Needs a trained index."""
         self._check_ready()
-        return self._prepare(as_f32_matrix(vectors, "vectors", self.dim), CPU)
+        x = as_f32_matrix(vectors, "vectors", self.dim)
+        with self._lock.read():
+            return self._prepare(x, CPU)
 
     def search(self, queries: Any, k: int, *, rerank: int | None = None,
-               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Find the k best stored vectors for each query.
+               threads: int | None = None, filter: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Find the k best stored vectors for each query (thread-safe; see the module
+        docstring for what concurrent searches and writes see).
 
         Parameters
         ----------
@@ -172,6 +226,12 @@ class Index:
         rerank : candidates rescored exactly with the stored float vectors for this
             call (default: the index's setting; 0 = return the code scores).
         threads : kernel threads for this call (default: the index's setting).
+        filter : int64 array of the ids that may be returned, or a
+            :class:`vecpress.IdSelector` (allow and/or deny list, compiled once and
+            reused). Rows that do not pass are skipped inside the scan; when at most
+            ``exact_filter_fraction`` of the rows pass and the index keeps its float
+            vectors, exactly the passing rows are scored instead. At least k results
+            come back whenever k ids pass; ids not in the index are ignored.
 
         Returns
         -------
@@ -180,20 +240,61 @@ class Index:
             distances for "l2" (smaller is better); padding is -inf / +inf.
         ids : int64 array (nq, k), best first.
         """
-        return self._search(queries, k, self._search_params(rerank=rerank, threads=threads))
+        return self._search(queries, k, self._search_params(rerank=rerank, threads=threads),
+                            filter)
 
+    def score(self, queries: Any, ids: Any) -> np.ndarray:
+        """Exact scores of given stored vectors, from the float vectors the index keeps
+        (FlatIndex, MatryoshkaIndex, or any index built with rerank > 0).
+
+        Parameters
+        ----------
+        queries : array (nq, dim) float32
+        ids : int64 array (nq, c): the ids to score for each query (-1 = none)
+
+        Returns
+        -------
+        scores : float32 array (nq, c), aligned with ``ids``: similarities for "ip"/"cosine",
+            squared L2 distances for "l2"; -1 entries get -inf / +inf.
+        """
+        if self._store is None:
+            raise ParameterError(f"this {type(self).__name__} keeps no float vectors (built "
+                                 "with rerank=0), so it cannot score ids exactly")
+        q = as_f32_matrix(queries, "queries", self.dim)
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or ids.shape[0] != q.shape[0]:
+            raise ParameterError(f"ids must have shape (nq, c) = ({q.shape[0]}, c), got "
+                                 f"{ids.shape}")
+        flat = filter_ids(ids, "ids", unique=False)
+        with self._lock.read():
+            self._check_ready()
+            q = check_magnitude(self._prepare(q, CPU), "queries")
+            rows = np.full(flat.shape, -1, np.int64)
+            rows[flat != -1] = self._rows_of(flat[flat != -1])
+            rows = rows.reshape(ids.shape)
+            c = rows.shape[1]
+            if c == 0:
+                return np.zeros(rows.shape, np.float32)
+            s, r = self._store.rerank(CPU, q, rows, c, self._kernel_metric, self._threads(None))
+        # the kernel returns the same rows best first: put each score back in its place
+        worst = np.float32(-np.inf if self.metric != "l2" else np.inf)
+        s = np.where(r >= 0, s, worst)
+        src = np.argsort(r, axis=1, kind="stable")
+        dst = np.argsort(rows, axis=1, kind="stable")
+        out = np.empty_like(s)
+        np.put_along_axis(out, dst, np.take_along_axis(s, src, 1), 1)
+        return np.where(rows >= 0, out, worst).astype(np.float32)
+
+    @writes
     def remove(self, ids: Any) -> int:
-        """Remove vectors by id. Unknown ids raise :class:`UnknownIdError` and nothing is
-        removed. Returns the number of vectors removed."""
-        ids = as_ids(ids)
+        """Remove vectors by id (atomically; thread-safe). Unknown ids raise
+        :class:`UnknownIdError` and nothing is removed. Returns the number removed."""
+        ids = np.unique(as_ids(ids))
         if ids.size == 0:
             return 0
-        present = np.isin(ids, self._ids.data)
-        if not present.all():
-            missing = ids[~present]
-            raise UnknownIdError(f"{missing.size} id(s) are not in the index "
-                                 f"(e.g. {missing[:5].tolist()}); nothing was removed")
-        keep = ~np.isin(self._ids.data, ids)
+        rows = self._rows_of(ids)  # raises UnknownIdError before anything changes
+        keep = np.ones(len(self), bool)
+        keep[rows] = False
         self._keep_rows(keep)
         if self._store is not None:
             self._store.keep(keep)
@@ -202,12 +303,14 @@ class Index:
         return int(ids.size)
 
     def save(self, path: Any) -> None:
-        """Write the index to one file (atomic: temp file + rename)."""
-        params, arrays = self._state()
-        if self._store is not None:
-            arrays = {**arrays, **self._store.arrays()}
-        params = {"dim": self.dim, "metric": self.metric, "next_id": self._next_id, **params}
-        write_arrays(path, type(self).__name__, params, {"ids": self._ids.data, **arrays})
+        """Write the index to one file (atomic: temp file + rename). Searches go on while
+        it saves; writes wait, so the file holds one whole state of the index."""
+        with self._lock.read():
+            params, arrays = self._state()
+            if self._store is not None:
+                arrays = {**arrays, **self._store.arrays()}
+            params = {"dim": self.dim, "metric": self.metric, "next_id": self._next_id, **params}
+            write_arrays(path, type(self).__name__, params, {"ids": self._ids.data, **arrays})
 
     # ---- GPU --------------------------------------------------------------
     @property
@@ -230,12 +333,14 @@ class Index:
         be = backends.get("cuda")
         if not self._gpu_kernels or not all(be.supports(k) for k in self._gpu_kernels):
             raise NotImplementedError(f"{type(self).__name__} has no GPU search path yet")
-        self._backend, self._device = be, None
+        with self._lock.write():
+            self._backend, self._device = be, None
         return self
 
     def to_cpu(self) -> Index:
         """Search on the CPU again and free the device copy."""
-        self._backend, self._device = CPU, None
+        with self._lock.write():
+            self._backend, self._device = CPU, None
         return self
 
     def __repr__(self) -> str:
@@ -254,12 +359,24 @@ class Index:
     def _threads(self, threads: Any) -> int:
         return self.threads if threads is None else check_threads(threads)
 
-    def _search(self, queries: Any, k: Any, params: SearchParams):
+    def _search(self, queries: Any, k: Any, params: SearchParams, filter: Any = None):
+        selector = as_selector(filter)
+        with self._lock.read():
+            return self._search_locked(queries, k, params, selector)
+
+    def _search_locked(self, queries: Any, k: Any, params: SearchParams,
+                       selector: IdSelector | None):
         self._check_ready()
         k = check_k(k)
         be = self._backend
         q = check_magnitude(self._prepare(be.queries(queries, self.dim), be), "queries")
         n = len(self)
+        if selector is not None:
+            if be.resident:
+                raise ParameterError("filtered search runs on the CPU: call index.to_cpu() "
+                                     "first, or search without filter")
+            params = replace(params, filter=selector.compile(self))
+            n = params.filter.count  # the rows a result may hold
         kk = min(k, n)  # what the kernels get; only the padding below depends on k itself
         if k > n and q.shape[0] * k > MAX_PADDED_RESULT:
             raise ParameterError(
@@ -269,6 +386,12 @@ class Index:
         if kk == 0:
             rows = np.full((q.shape[0], 0), -1, np.int64)
             return self._finish(be, np.empty(rows.shape, np.float32), rows, k, params)
+        if params.filter is not None and self._filter_exactly(params, len(self), q.shape[0]):
+            rows = params.filter.rows
+            scores, sub = be.flat_search(self._store.vectors(rows), q, self.dim,
+                                         self._kernel_metric, kk, params.threads)
+            return self._finish(be, scores, np.where(sub >= 0, rows[np.maximum(sub, 0)], -1), k,
+                                params)
         depth = self._rerank_depth(params)
         c = min(max(depth, kk), n) if depth else kk
         scores, rows = self._scan(q, c, params)
@@ -318,6 +441,40 @@ class Index:
 
     def _larger_is_better(self, params: SearchParams) -> bool:
         return self.metric != "l2"
+
+    def _filter_exactly(self, params: SearchParams, n: int, nq: int) -> bool:
+        """The filtered-search plan: score the passing rows exactly (True) or scan with the
+        filter (False). Exact needs the float vectors and results already scored exactly
+        (reranked); it wins when few rows pass (see ``exact_filter_fraction``)."""
+        fraction = max(0.01, self.exact_filter_fraction * min(1.0, nq / 32))
+        return (self._store is not None and self._scores_exact(params)
+                and params.filter.count <= fraction * n)
+
+    def _scores_exact(self, params: SearchParams) -> bool:
+        """Whether this call's results carry exact full-dimension scores (reranked)."""
+        return self._rerank_depth(params) > 0
+
+    def _rows_of(self, ids: np.ndarray, missing: str = "raise") -> np.ndarray:
+        """Rows (int64) of ids (int64 (m,)). Unknown ids raise UnknownIdError, or are
+        dropped with missing="skip". Call with the lock held."""
+        cache = self._id_order
+        if cache is None or cache[0] != self._version:
+            order = np.argsort(self._ids.data, kind="stable")
+            cache = self._id_order = (self._version, self._ids.data[order], order)
+        _, sorted_ids, order = cache
+        if sorted_ids.size == 0:
+            found = np.zeros(ids.shape, bool)
+            pos = np.zeros(ids.shape, np.int64)
+        else:
+            pos = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
+            found = sorted_ids[pos] == ids
+        if not found.all():
+            if missing == "skip":
+                return order[pos[found]]
+            absent = ids[~found]
+            raise UnknownIdError(f"{absent.size} id(s) are not in the index "
+                                 f"(e.g. {absent[:5].tolist()}); nothing was changed")
+        return order[pos]
 
     def _rerank_depth(self, params: SearchParams) -> int:
         """Candidates the base reranks through the vector store (0 = none)."""

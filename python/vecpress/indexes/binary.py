@@ -9,7 +9,7 @@ import numpy as np
 from .._validate import check_choice, file_array, file_finite
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.rotations import PCARotation
-from .base import SearchParams, register
+from .base import SearchParams, register, writes
 from .coded import CodedIndex, refuse_retraining
 
 
@@ -59,6 +59,7 @@ class BinaryIndex(CodedIndex):
         rot_ok = self._rotation is None or self._rotation.is_trained
         return rot_ok and self.quantizer.is_trained
 
+    @writes
     def train(self, vectors: Any) -> BinaryIndex:
         """Fit the rotation and/or per-dimension thresholds on samples (n, dim).
 
@@ -105,9 +106,9 @@ class BinaryIndex(CodedIndex):
         codes = self._arrays_on(be)["codes"]
         if self.query == "float":
             tables = be.binary_asym_tables(q, self.bits, t)
-            return be.adc_search_u8(tables, codes, True, n_candidates, t)
+            return be.adc_search_u8(tables, codes, True, n_candidates, t, allow=params.allow)
         qc = be.binarize(q, self.bits, self.quantizer.thresholds, t)
-        d, rows = be.hamming_search(qc, codes, n_candidates, t)
+        d, rows = be.hamming_search(qc, codes, n_candidates, t, allow=params.allow)
         return d.astype(np.float32), rows
 
     def _state(self):

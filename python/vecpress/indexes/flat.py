@@ -40,7 +40,14 @@ class FlatIndex(Index):
     def _scan(self, q, n_candidates: int, params: SearchParams):
         x = self._arrays_on(self._backend)["vectors"]
         return self._backend.flat_search(x, q, self.dim, self._kernel_metric, n_candidates,
-                                         params.threads)
+                                         params.threads, allow=params.allow)
+
+    # Scoring the passing rows only beats scanning them all with the filter while fewer
+    # than half pass (a gather of the passing rows costs less than the skipped scores).
+    exact_filter_fraction = 0.5
+
+    def _scores_exact(self, params: SearchParams) -> bool:
+        return True
 
     def _state(self):
         return {"threads": self.threads}, {}

@@ -12,13 +12,14 @@ from .._arrays import GrowableArray
 from .._progress import Progress
 from .._validate import check_choice, check_count, check_int, file_array, file_finite
 from ..errors import FormatError, ParameterError
+from ..filters import rows_bitmap
 from ..quantizers.base import Quantizer
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
-from .base import SearchParams, register
+from .base import SearchParams, register, writes
 from .coded import CodedIndex, refuse_retraining
 
 _ADD_CHUNK = 65_536  # rows encoded per step of add() (progress bar, bounded temporaries)
@@ -103,6 +104,7 @@ class IVFIndex(CodedIndex):
         return self.centroids is not None and self.quantizer.is_trained and (
             self.store != "int8" or self._store is None or self._store.lo is not None)
 
+    @writes
     def train(self, vectors: Any) -> IVFIndex:
         """Learn the coarse centroids on sample vectors (n, dim), then the quantizer on the
         (residual) vectors and, for an int8 store, its per-dimension range. Only on an empty
@@ -168,12 +170,18 @@ class IVFIndex(CodedIndex):
             self._row_term.keep(keep)
 
     # ---- search -----------------------------------------------------------------
+    # Measured on wordnet-minilm (1,000 queries): scoring the passing rows exactly runs at
+    # about the unfiltered scan's speed when 10% pass, with exact results.
+    exact_filter_fraction = 0.1
+
     def search(self, queries: Any, k: int, *, rerank: int | None = None,
-               nprobe: int | None = None,
-               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """As :meth:`vecpress.Index.search`; ``nprobe`` lists are scanned per query."""
+               nprobe: int | None = None, threads: int | None = None,
+               filter: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`vecpress.Index.search`; ``nprobe`` lists are scanned per query. With a
+        filter, each query keeps probing lists (in centroid order, past nprobe) until the
+        lists it scanned hold as many passing vectors as nprobe lists would on average."""
         return self._search(queries, k, self._search_params(rerank=rerank, threads=threads,
-                                                            nprobe=nprobe))
+                                                            nprobe=nprobe), filter)
 
     def _search_params(self, rerank=None, threads=None, nprobe=None, **_):
         p = super()._search_params(rerank=rerank, threads=threads)
@@ -232,14 +240,19 @@ class IVFIndex(CodedIndex):
         be, t = self._backend, params.threads
         l2 = self.metric == "l2"
         coarse_metric = _core.METRICS["l2" if l2 else "ip"]
-        cs, probes = be.flat_search(self.centroids, q, self.dim, coarse_metric, params.nprobe, t)
+        if params.filter is None:
+            cs, probes = be.flat_search(self.centroids, q, self.dim, coarse_metric,
+                                        params.nprobe, t)
+        else:
+            cs, probes = self._filtered_probes(q, coarse_metric, params)
         codes, rows, offsets, term = self._grouped()
+        allow = params.allow
         if self._fastscan:
             bias = np.ascontiguousarray(cs) if self.by_residual else None
             rescore = self.rescore if self.rescore is not None else 2 * n_candidates
             return be.ivf_fastscan_search(self.quantizer._tables(q, "ip"), codes, rows, offsets,
                                           self._codes.data, probes, bias, True, n_candidates,
-                                          rescore, t)
+                                          rescore, t, allow=allow)
         tables = self._byte_tables(q)
         if l2:
             tables = tables * np.float32(-2.0)
@@ -249,7 +262,26 @@ class IVFIndex(CodedIndex):
             bias = cs if self.by_residual else None
         bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
         return be.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias, term, not l2,
-                                    n_candidates, t)
+                                    n_candidates, t, allow=allow)
+
+    def _filtered_probes(self, q, coarse_metric: int, params: SearchParams):
+        """Probes (nq, p) int64 (-1 = none) and centroid scores for a filtered search: the
+        lists holding passing rows, best centroid first, each query taking at least nprobe
+        of them and more until they hold as many passing rows as nprobe lists do on average
+        (so a filter that few rows near the query pass does not starve it of candidates)."""
+        be, f = self._backend, params.filter
+        per_list = np.bincount(self._lists.data[f.rows], minlength=self.nlist)
+        live = per_list > 0
+        n_live = int(live.sum())
+        cs, probes = be.flat_search(self.centroids, q, self.dim, coarse_metric, n_live,
+                                    params.threads, allow=rows_bitmap(live))
+        want = max(1.0, f.count * params.nprobe / self.nlist)
+        covered = np.cumsum(per_list[np.maximum(probes, 0)] * (probes >= 0), axis=1)
+        # lists a query takes: up to and including the first that reaches `want`
+        take = np.maximum((covered < want).sum(axis=1) + 1, min(params.nprobe, n_live))
+        width = int(take.max())
+        probes = np.where(np.arange(width)[None, :] < take[:, None], probes[:, :width], -1)
+        return np.ascontiguousarray(cs[:, :width]), np.ascontiguousarray(probes)
 
     # ---- reporting ----------------------------------------------------------------
     def bytes_per_vector(self) -> float:

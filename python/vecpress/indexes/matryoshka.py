@@ -12,7 +12,7 @@ from .._validate import as_f32_matrix, check_choice, check_count, check_int, che
 from ..errors import ParameterError
 from ..metrics import recall_at_k
 from ..quantizers.rotations import PCARotation
-from .base import SearchParams, register
+from .base import SearchParams, register, writes
 from .coded import refuse_retraining
 from .flat import FlatIndex
 
@@ -85,6 +85,7 @@ class MatryoshkaIndex(FlatIndex):
     def is_trained(self) -> bool:
         return self._rotation is None or self._rotation.is_trained
 
+    @writes
     def train(self, vectors: Any) -> MatryoshkaIndex:
         """Fit the rotation on sample vectors (n, dim); a no-op without rotation.
 
@@ -104,12 +105,12 @@ class MatryoshkaIndex(FlatIndex):
         return 4 * self.dims[0]
 
     def search(self, queries: Any, k: int, *, rerank: int | Sequence[int] | None = None,
-               dims: Sequence[int] | None = None,
-               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               dims: Sequence[int] | None = None, threads: int | None = None,
+               filter: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`vecpress.Index.search`; ``dims`` and ``rerank`` (candidates kept after
         each stage but the last) override the index's stages for this call."""
         return self._search(queries, k, self._search_params(rerank=rerank, threads=threads,
-                                                            dims=dims))
+                                                            dims=dims), filter)
 
     def _search_params(self, rerank=None, threads=None, dims=None, **_):
         if dims is None and rerank is None:
@@ -129,7 +130,10 @@ class MatryoshkaIndex(FlatIndex):
         # cosine: the kernel renormalises each prefix of the stored unit vectors
         return self._backend.matryoshka_search(x, q, _core.METRICS[self.metric],
                                                list(params.dims), counts, n_candidates,
-                                               params.threads)
+                                               params.threads, allow=params.allow)
+
+    def _scores_exact(self, params: SearchParams) -> bool:
+        return params.dims[-1] == self.dim  # the last stage scores every dimension
 
     def _state(self):
         arrays = {}

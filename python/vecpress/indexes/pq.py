@@ -17,7 +17,7 @@ from .._validate import (
 from ..quantizers.nibbles import pack_nibbles, unpack_nibbles, upgrade_unpaired
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.rotations import PQRotation
-from .base import SearchParams, register
+from .base import SearchParams, register, writes
 from .coded import CodedIndex, refuse_retraining
 
 
@@ -87,6 +87,7 @@ class PQIndex(CodedIndex):
         for reranking; 4-bit search also builds a fast-scan copy of the codes."""
         return float(self.code_bytes + self._store_bytes())
 
+    @writes
     def train(self, vectors: Any) -> PQIndex:
         """Learn the rotation (if any) and the codebooks from samples (n, dim), n >= 2**nbits.
 
@@ -120,13 +121,13 @@ class PQIndex(CodedIndex):
         tables = self.quantizer._tables(q, "ip" if largest else "l2")
         codes = self._arrays_on(be)["codes"]
         if self.nbits == 8:
-            return be.adc_search_u8(tables, codes, largest, n_candidates, t)
+            return be.adc_search_u8(tables, codes, largest, n_candidates, t, allow=params.allow)
         packed = self._packed
         if packed is None:
             packed = self._packed = self.quantizer.pack4(self.codes)
         rescore = self.rescore if self.rescore is not None else 2 * n_candidates
         return be.fastscan_search(tables, packed, len(self._codes), largest, n_candidates,
-                                  rescore, t)
+                                  rescore, t, allow=params.allow)
 
     def _state(self):
         arrays = self._code_arrays()

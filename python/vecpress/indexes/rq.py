@@ -11,7 +11,7 @@ from ..errors import FormatError
 from ..quantizers.group_rq import GroupResidualQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles, upgrade_unpaired
 from ..quantizers.rq import ResidualQuantizer
-from .base import SearchParams, register
+from .base import SearchParams, register, writes
 from .coded import CodedIndex, refuse_retraining
 
 
@@ -87,6 +87,7 @@ class RQIndex(CodedIndex):
     def is_trained(self) -> bool:
         return self.quantizer.is_trained and (self.metric != "l2" or self._norm_range is not None)
 
+    @writes
     def train(self, vectors: Any, progress: bool | None = None) -> RQIndex:
         """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim).
 
@@ -144,7 +145,7 @@ class RQIndex(CodedIndex):
     def _scan(self, q, n_candidates: int, params: SearchParams):
         codes = self._arrays_on(self._backend)["codes"]
         return self._backend.adc_search_u8(self._tables(q), codes, self.metric != "l2",
-                                           n_candidates, params.threads)
+                                           n_candidates, params.threads, allow=params.allow)
 
     def _state(self):
         arrays = self._code_arrays()

@@ -38,6 +38,10 @@ class VectorStore(ABC):
         """Exact scores of candidate rows (nq, c) int64 (-1 = none) for queries q (nq, dim):
         the best k as (scores (nq, k) float32, rows (nq, k) int64), best first."""
 
+    @abstractmethod
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The rows (m,) int64 as float32 vectors (m, dim), C-contiguous (decoded)."""
+
     @property
     @abstractmethod
     def bytes_per_vector(self) -> float:

@@ -51,6 +51,9 @@ class _CompactStore(VectorStore):
     def _decode(self, rows: np.ndarray) -> np.ndarray:
         return rows.astype(np.float32)
 
+    def vectors(self, rows):
+        return np.ascontiguousarray(self._decode(self._rows.data[rows]), dtype=np.float32)
+
     def rerank(self, backend, q, rows, k, metric, threads):
         from .. import _core
 

@@ -39,6 +39,9 @@ class Float32Store(VectorStore):
     def keep(self, mask: np.ndarray) -> None:
         self._rows.keep(mask)
 
+    def vectors(self, rows):
+        return np.ascontiguousarray(self._rows.data[rows])
+
     def rerank(self, backend, q, rows, k, metric, threads):
         return backend.rerank_exact(self._rows.data, q, self.dim, metric, rows, k, threads)
 
