@@ -407,8 +407,9 @@ def markdown(r: dict) -> str:
         "",
         f"- **Throughput:** {t['ops_per_s']:,.0f} operations/s ({t['search_qps']:,.0f} "
         f"searches/s, {t['writes_per_s']:,.0f} writes/s).",
-        f"- **Errors:** {r['errors']['count']} (non-200 answers, wrong add/remove answers, "
-        f"connection failures); server 5xx: {cons['server_5xx'] or 'none'}.",
+        f"- **Errors:** {r['errors']['count']} over the whole run, warm-up and clean-up included "
+        f"(non-200 answers, wrong add/remove answers, connection failures); server 5xx: "
+        f"{cons['server_5xx'] or 'none'}.",
         f"- **Recall@{c['k']}** of the served searches against exact ground truth: "
         f"{r['recall_at_k']:.4f}.",
         f"- **Consistency:** {cons['n_before']:,} vectors before, {cons['n_after_cleanup']:,} "
