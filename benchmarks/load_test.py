@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import platform
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "index's setting)")
     p.add_argument("--encoding", choices=("json", "b64"), default="json",
                    help="how vectors travel: JSON lists of floats or base64 float32")
+    p.add_argument("--in-process", action="store_true",
+                   help="drive the index in this process instead of the service (same clients "
+                        "and mix, no HTTP): the library's share of the service's figures")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--name", default="load_test", help="basename of the result files")
@@ -161,19 +166,70 @@ class Server:
 
 
 # ---- the clients -----------------------------------------------------------------------------
+def own_rss_mb() -> dict[str, float]:
+    status = Path("/proc/self/status").read_text()
+    return {k: int(re.search(rf"^{k}:\s+(\d+) kB", status, re.M).group(1)) / 1024
+            for k in ("VmRSS", "RssAnon", "RssFile")}
+
+
 def encode(x: np.ndarray, key: str, encoding: str) -> dict:
     if encoding == "b64":
         return {f"{key}_b64": base64.b64encode(np.ascontiguousarray(x, "<f4").tobytes()).decode()}
     return {key: x.tolist()}
 
 
-class Client(threading.Thread):
-    """One client: its own connection, its own random stream, its own id range."""
+class HttpTarget:
+    """The service: each client session is one keep-alive httpx connection."""
 
-    def __init__(self, i: int, url: str, queries: np.ndarray, args: argparse.Namespace,
+    def __init__(self, url: str, encoding: str) -> None:
+        self.url, self.encoding = url, encoding
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator:
+        import httpx
+
+        with httpx.Client(base_url=self.url, timeout=60) as c:
+            def call(op: str, payload: dict) -> dict:
+                body = {}
+                for key, value in payload.items():
+                    body.update(encode(value, key, self.encoding)
+                                if isinstance(value, np.ndarray) else {key: value})
+                r = c.post(f"/{op}", json=body)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{r.status_code} {r.text[:200]}")
+                return r.json()
+            yield call
+
+
+class LocalTarget:
+    """The index itself in this process (--in-process): the same operations without HTTP,
+    to tell the service's costs from the library's."""
+
+    def __init__(self, index) -> None:
+        self.index = index
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator:
+        index = self.index
+
+        def call(op: str, payload: dict) -> dict:
+            if op == "search":
+                q = payload.pop("queries")
+                _, ids = index.search(q, payload.pop("k"), **payload)
+                return {"ids": ids.tolist()}
+            if op == "add":
+                return {"ids": index.add(payload["vectors"], payload["ids"]).tolist()}
+            return {"removed": index.remove(payload["ids"])}
+        yield call
+
+
+class Client(threading.Thread):
+    """One client: its own session (connection), random stream and id range."""
+
+    def __init__(self, i: int, target, queries: np.ndarray, args: argparse.Namespace,
                  measure_from: float, stop_at: float) -> None:
         super().__init__(daemon=True)
-        self.i, self.url, self.queries, self.args = i, url, queries, args
+        self.i, self.target, self.queries, self.args = i, target, queries, args
         self.measure_from, self.stop_at = measure_from, stop_at
         self.rng = np.random.default_rng([args.seed, i])
         self.lat: dict[str, list[float]] = {"search": [], "add": [], "remove": []}
@@ -184,11 +240,9 @@ class Client(threading.Thread):
         self.write_is_add = True
 
     def run(self) -> None:
-        import httpx
-
         extra = {"threads": self.args.search_threads} if self.args.search_threads else {}
         dim = self.queries.shape[1]
-        with httpx.Client(base_url=self.url, timeout=60) as c:
+        with self.target.session() as call:
             while (now := time.perf_counter()) < self.stop_at:
                 measured = now >= self.measure_from
                 if self.rng.random() < self.args.write_fraction:
@@ -196,25 +250,22 @@ class Client(threading.Thread):
                         v = self.rng.standard_normal((1, dim)).astype(np.float32)
                         v /= np.linalg.norm(v)
                         op, want = "add", {"ids": [self.next_id]}
-                        body = {**encode(v, "vectors", self.args.encoding), **want}
+                        payload = {"vectors": v, **want}
                     else:
-                        op, body, want = "remove", {"ids": [self.pending[0]]}, {"removed": 1}
+                        op, payload = "remove", {"ids": [self.pending[0]]}
+                        want = {"removed": 1}
                 else:
                     row = int(self.rng.integers(len(self.queries)))
                     op, want = "search", None
-                    body = {**encode(self.queries[row:row + 1], "queries", self.args.encoding),
-                            "k": self.args.k, **extra}
+                    payload = {"queries": self.queries[row:row + 1], "k": self.args.k, **extra}
                 t0 = time.perf_counter()
                 try:
-                    r = c.post(f"/{op}", json=body)
-                    ok = r.status_code == 200
-                    got = r.json() if ok else None
-                    detail = "" if ok else f"{r.status_code} {r.text[:200]}"
-                except Exception as e:  # a refused or reset connection counts as an error
-                    ok, got, detail = False, None, f"{type(e).__name__}: {e}"
+                    got, ok, detail = call(op, payload), True, ""
+                except Exception as e:  # an HTTP error, a reset connection, a library error
+                    got, ok, detail = None, False, f"{type(e).__name__}: {e}"
                 dt = time.perf_counter() - t0
                 if ok and want is not None and got != want:
-                    ok, detail = False, f"{op} answered {got}, expected {want}"
+                    ok, detail = False, f"answered {got}, expected {want}"
                 if not ok:
                     self.errors.append(f"{op}: {detail}")
                 elif op == "add":
@@ -231,13 +282,12 @@ class Client(threading.Thread):
 
     def cleanup(self) -> int:
         """Remove what this client added and did not remove; returns how many."""
-        import httpx
-
         if self.pending:
-            with httpx.Client(base_url=self.url, timeout=60) as c:
-                r = c.post("/remove", json={"ids": self.pending})
-                if r.status_code != 200:
-                    self.errors.append(f"cleanup remove: {r.status_code} {r.text[:200]}")
+            with self.target.session() as call:
+                try:
+                    call("remove", {"ids": list(self.pending)})
+                except Exception as e:
+                    self.errors.append(f"cleanup remove: {type(e).__name__}: {e}")
         return len(self.pending)
 
 
@@ -292,30 +342,48 @@ def main(argv: list[str] | None = None) -> dict:
     gt = np.load(args.dataset / "gt_ids.npy")[:, :args.k].astype(np.int64)
     in_process = profile_in_process(path, queries, args)
     load_before = os.getloadavg()
-    server = Server(path, args.mmap)
+    server = None if args.in_process else Server(path, args.mmap)
+    if server is None:
+        index = vp.load(path, mmap=args.mmap)
+        target = LocalTarget(index)
+
+        def stats() -> dict:
+            return {"class": type(index).__name__, "n": len(index), "dim": index.dim,
+                    "responses": {}}
+    else:
+        target = HttpTarget(server.url, args.encoding)
+
+        def stats() -> dict:
+            return httpx.get(f"{server.url}/stats", timeout=60).json()
+
+    def server_cpu() -> float:
+        return server.cpu_seconds() if server else 0.0
+
+    def server_rss() -> dict:
+        return server.rss_mb() if server else own_rss_mb()
+
     try:
-        stats0 = httpx.get(f"{server.url}/stats", timeout=60).json()
-        rss0 = server.rss_mb()
-        cpu0, ccpu0 = server.cpu_seconds(), sum(os.times()[:2])
-        t0 = time.perf_counter()
-        measure_from = t0 + args.warmup
+        stats0 = stats()
+        rss0 = server_rss()
+        cpu0, ccpu0 = server_cpu(), sum(os.times()[:2])
+        measure_from = time.perf_counter() + args.warmup
         stop_at = measure_from + args.duration
-        clients = [Client(i, server.url, queries, args, measure_from, stop_at)
+        clients = [Client(i, target, queries, args, measure_from, stop_at)
                    for i in range(args.clients)]
         for c in clients:
             c.start()
-        cpu_at_measure = None
         time.sleep(max(0.0, measure_from - time.perf_counter()))
-        cpu_at_measure = (server.cpu_seconds(), sum(os.times()[:2]))
+        cpu_at_measure = (server_cpu(), sum(os.times()[:2]))
         for c in clients:
             c.join()
-        cpu_end = (server.cpu_seconds(), sum(os.times()[:2]))
+        cpu_end = (server_cpu(), sum(os.times()[:2]))
         load_after = os.getloadavg()
-        rss1 = server.rss_mb()
+        rss1 = server_rss()
         cleaned = sum(c.cleanup() for c in clients)
-        stats1 = httpx.get(f"{server.url}/stats", timeout=60).json()
+        stats1 = stats()
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
 
     lat = {op: [x for c in clients for x in c.lat[op]] for op in ("search", "add", "remove")}
     errors = [e for c in clients for e in c.errors]
@@ -332,7 +400,9 @@ def main(argv: list[str] | None = None) -> dict:
             "n": stats0["n"], "dim": stats0["dim"], "mmap": args.mmap,
             "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,
             "write_fraction": args.write_fraction, "k": args.k,
-            "search_threads": args.search_threads, "encoding": args.encoding,
+            "search_threads": args.search_threads,
+            "encoding": "in-process (no HTTP)" if args.in_process else args.encoding,
+            "in_process": args.in_process,
         },
         "throughput": {
             "ops_per_s": total_ops / args.duration,
@@ -356,7 +426,7 @@ def main(argv: list[str] | None = None) -> dict:
             "server_cpu_s_measured": cpu_end[0] - cpu_at_measure[0],
             "clients_cpu_s_measured": cpu_end[1] - cpu_at_measure[1],
             "server_cpu_s_total": cpu_end[0] - cpu0, "clients_cpu_s_total": cpu_end[1] - ccpu0,
-            "server_start_s": server.start_s, "server_rss_mb_start": rss0,
+            "server_start_s": server.start_s if server else None, "server_rss_mb_start": rss0,
             "server_rss_mb_end": rss1,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
         },
@@ -383,14 +453,19 @@ def _git_head() -> str:
 
 def markdown(r: dict) -> str:
     c, m, t = r["config"], r["machine"], r["throughput"]
+    local = c.get("in_process", False)
+    who = ("threads calling the index in one process, no HTTP" if local else
+           "threads, one keep-alive connection each")
     lines = [
-        f"# vecpress serve: load test on {c['dataset']}",
+        f"# vecpress {'in-process' if local else 'serve'}: load test on {c['dataset']}",
         "",
-        f"{c['index']} over {c['n']:,} x {c['dim']} vectors{' (memory-mapped)' if c['mmap'] else ''}; "
-        f"{c['clients']} concurrent clients (threads, one keep-alive connection each) for "
+        f"{c['index']} over {c['n']:,} x {c['dim']} vectors"
+        f"{' (memory-mapped)' if c['mmap'] else ''}; "
+        f"{c['clients']} concurrent clients ({who}) for "
         f"{c['duration_s']:.0f} s after {c['warmup_s']:.0f} s of warm-up; "
         f"{100 * (1 - c['write_fraction']):.0f}% searches (1 query, k={c['k']}, real queries, "
-        f"threads={c['search_threads']} per search, {c['encoding']} vectors) / "
+        f"threads={c['search_threads']} per search"
+        f"{'' if local else ', ' + c['encoding'] + ' vectors'}) / "
         f"{100 * c['write_fraction']:.0f}% writes (each client alternates: add one vector "
         "under a fresh id, remove the id it added).",
         "",
@@ -415,7 +490,8 @@ def markdown(r: dict) -> str:
         f"- **Consistency:** {cons['n_before']:,} vectors before, {cons['n_after_cleanup']:,} "
         f"after removing the {cons['left_added_then_removed_in_cleanup']} still added at "
         "the end.",
-        f"- **Machine:** {m['cpus']} CPUs shared by the server and the clients "
+        f"- **Machine:** {m['cpus']} CPUs"
+        f"{' (clients and index in one process)' if local else ' shared by the server and the clients'} "
         f"({m['platform']}, Python {m['python']}, vecpress {m['vecpress']}, SIMD {m['simd']}, "
         f"OMP_WAIT_POLICY={m['omp_wait_policy'] or 'unset'}); CPU seconds over the measured "
         f"window: server {m['server_cpu_s_measured']:.1f}, clients "
