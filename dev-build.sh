@@ -11,5 +11,8 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" >/dev/null
 fi
 cmake --build "$BUILD" -j "${JOBS:-2}"
-cp "$BUILD"/cpp/_core*.so python/vecpress/
-if ls "$BUILD"/cuda/_cuda*.so >/dev/null 2>&1; then cp "$BUILD"/cuda/_cuda*.so python/vecpress/; fi
+# Copy, then rename over the old module: a process that has it loaded keeps its mapping
+# (overwriting the mapped file in place crashed running tests with SIGBUS).
+install_so() { cp "$1" "python/vecpress/.$(basename "$1").tmp" && mv -f "python/vecpress/.$(basename "$1").tmp" "python/vecpress/$(basename "$1")"; }
+for so in "$BUILD"/cpp/_core*.so; do install_so "$so"; done
+if ls "$BUILD"/cuda/_cuda*.so >/dev/null 2>&1; then for so in "$BUILD"/cuda/_cuda*.so; do install_so "$so"; done; fi
