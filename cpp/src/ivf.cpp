@@ -48,6 +48,7 @@ void scan_query(const float* T, int64_t M, const uint8_t* codes, const idx_t* ro
       const int64_t nx = std::min(kBlock, offsets[l + 1] - s);
       score_block(T, M, codes + s * M, nx, buf);
       for (int64_t j = 0; j < nx; ++j) {
+        if (rows[s + j] < 0) continue;  // a removed row (the caller remaps instead of regrouping)
         float v = buf[j] + bias;
         if (row_bias) v += row_bias[s + j];
         heap.push(v, rows[s + j]);

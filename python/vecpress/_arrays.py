@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_IN_PLACE_DROPS = 256  # keep() closes up at most this many removed rows in place
+
 
 class GrowableArray:
     """Rows of a fixed shape and dtype with amortised O(1) appends (capacity doubling).
@@ -44,6 +46,22 @@ class GrowableArray:
         self._n = need
 
     def keep(self, mask: np.ndarray) -> None:
-        """Keep the rows where the bool mask (n,) is True, in order."""
-        kept = self.data[mask]
-        self._buf, self._n = np.ascontiguousarray(kept), kept.shape[0]
+        """Keep the rows where the bool mask (n,) is True, in order.
+
+        A few removed rows are closed up in place (each run of kept rows moves down once),
+        so removing one vector does not copy every row; many, or a read-only memory map,
+        make a compacted copy."""
+        drop = np.flatnonzero(~mask)
+        if drop.size == 0:
+            return
+        if drop.size > _IN_PLACE_DROPS or not self._buf.flags.writeable:
+            kept = self.data[mask]
+            self._buf, self._n = np.ascontiguousarray(kept), kept.shape[0]
+            return
+        write = int(drop[0])
+        for a, b in zip(drop.tolist(), drop[1:].tolist() + [self._n]):
+            run = b - a - 1  # kept rows a+1 .. b-1
+            if run:
+                self._buf[write:write + run] = self._buf[a + 1:b]
+            write += run
+        self._n = write

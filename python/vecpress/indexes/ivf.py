@@ -3,6 +3,7 @@ to the list centroid, a scan of the probed lists only, and an optional rerank st
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from ..errors import FormatError, ParameterError
 from ..filters import rows_bitmap
 from ..quantizers.base import Quantizer
 from ..quantizers.binary import BinaryQuantizer
-from ..quantizers.nibbles import pack_nibbles, pair_tables
+from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
@@ -23,6 +24,9 @@ from .base import SearchParams, register, writes
 from .coded import CodedIndex, refuse_retraining
 
 _ADD_CHUNK = 65_536  # rows encoded per step of add() (progress bar, bounded temporaries)
+# Rows added since the scan layout was grouped are scanned as a second, small layout until
+# they number more than max(_DELTA_MIN, n / _DELTA_FRACTION); then everything is regrouped.
+_DELTA_MIN, _DELTA_FRACTION = 4096, 16
 
 
 def default_nlist(n_train: int) -> int:
@@ -96,7 +100,13 @@ class IVFIndex(CodedIndex):
         self._init_codes((quantizer.code_size + 1) // 2 if self._paired else quantizer.code_size)
         self._lists = GrowableArray((), np.int32)
         self._row_term = GrowableArray((), np.float32)  # L2 only
+        # The scan's layout (see _grouped) covers rows [0, _built); rows added since are
+        # scanned from a small second layout until they pass _DELTA_LIMIT, and removals remap
+        # the layout's rows, so a write does not make the next search regroup everything.
         self._layout: tuple | None = None
+        self._built = 0
+        self._delta: tuple | None = None  # (first row, last row + 1, layout)
+        self._build_lock = threading.Lock()  # one search regroups; the others wait for it
 
     # ---- training -------------------------------------------------------------
     @property
@@ -161,13 +171,21 @@ class IVFIndex(CodedIndex):
         return np.ascontiguousarray(x - self.centroids[lists], dtype=np.float32)
 
     def _codes_changed(self) -> None:
-        self._layout = None
+        self._delta = None  # appended rows: the delta layout is regrouped on the next search
 
     def _keep_rows(self, keep: np.ndarray) -> None:
         super()._keep_rows(keep)
         self._lists.keep(keep)
         if self.metric == "l2":
             self._row_term.keep(keep)
+        if self._layout is not None:
+            # rows shift down past each removed one; the removed become -1 (skipped) slots
+            remap = np.cumsum(keep, dtype=np.int64) - 1
+            remap[~keep] = -1
+            codes, rows, offsets, term = self._layout
+            rows = np.where(rows >= 0, remap[np.maximum(rows, 0)], -1)
+            self._layout = (codes, rows, offsets, term)
+            self._built = int(keep[:self._built].sum())
 
     # ---- search -----------------------------------------------------------------
     # Measured on wordnet-minilm (1,000 queries): scoring the passing rows exactly runs at
@@ -189,39 +207,47 @@ class IVFIndex(CodedIndex):
         n = default if nprobe is None else check_count(nprobe, "nprobe", 1)
         return SearchParams(rerank=p.rerank, threads=p.threads, nprobe=min(n, self.nlist))
 
-    def _grouped(self) -> tuple:
-        """The scan's layout, rebuilt after each add/remove: codes grouped by list as
+    def _layouts(self) -> list[tuple]:
+        """The layouts a search scans: the main one and, when rows were added since it was
+        built, one over those rows (regrouped into the main one once they are many)."""
+        n = len(self._codes)
+        with self._build_lock:
+            if self._layout is None or n - self._built > max(_DELTA_MIN, n // _DELTA_FRACTION):
+                self._layout, self._built, self._delta = self._grouped(np.arange(n)), n, None
+            if self._built == n:
+                return [self._layout]
+            if self._delta is None or self._delta[:2] != (self._built, n):
+                self._delta = (self._built, n, self._grouped(np.arange(self._built, n)))
+            return [self._layout, self._delta[2]]
+
+    def _grouped(self, subset: np.ndarray) -> tuple:
+        """The scan's layout of rows ``subset`` (int64, increasing): codes grouped by list as
         (codes, rows, offsets, term), or for fast-scan (packed, rows, block_offsets, None)
         with each list padded to whole 32-vector blocks (rows -1 there)."""
-        if self._layout is None:
-            lists = self._lists.data
-            rows = np.argsort(lists, kind="stable").astype(np.int64)
-            sizes = np.bincount(lists, minlength=self.nlist)
-            if self._fastscan:
-                blocks = (sizes + 31) // 32
-                boff = np.zeros(self.nlist + 1, np.int64)
-                np.cumsum(blocks, out=boff[1:])
-                # position of each grouped row inside its list's padded run
-                start = np.repeat(boff[:-1] * 32 - np.concatenate([[0], np.cumsum(sizes)[:-1]]),
-                                  sizes)
-                pos = np.arange(len(rows)) + start
-                prow = np.full(int(boff[-1]) * 32, -1, np.int64)
-                prow[pos] = rows
-                codes = np.zeros((len(prow), self.quantizer.M), np.uint8)
-                codes[pos] = self.codes[rows]
-                self._layout = (_core.pq4_pack(codes), prow, boff, None)
-            else:
-                offsets = np.zeros(self.nlist + 1, np.int64)
-                np.cumsum(sizes, out=offsets[1:])
-                term = self._row_term.data[rows] if self.metric == "l2" else None
-                self._layout = (np.ascontiguousarray(self._codes.data[rows]), rows, offsets, term)
-        return self._layout
+        lists = self._lists.data[subset]
+        rows = subset[np.argsort(lists, kind="stable")].astype(np.int64)
+        sizes = np.bincount(lists, minlength=self.nlist)
+        if self._fastscan:
+            blocks = (sizes + 31) // 32
+            boff = np.zeros(self.nlist + 1, np.int64)
+            np.cumsum(blocks, out=boff[1:])
+            # position of each grouped row inside its list's padded run
+            start = np.repeat(boff[:-1] * 32 - np.concatenate([[0], np.cumsum(sizes)[:-1]]),
+                              sizes)
+            pos = np.arange(len(rows)) + start
+            prow = np.full(int(boff[-1]) * 32, -1, np.int64)
+            prow[pos] = rows
+            codes = np.zeros((len(prow), self.quantizer.M), np.uint8)
+            codes[pos] = unpack_nibbles(self._codes.data[rows], self.quantizer.code_size)
+            return (_core.pq4_pack(codes), prow, boff, None)
+        offsets = np.zeros(self.nlist + 1, np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        term = self._row_term.data[rows] if self.metric == "l2" else None
+        return (np.ascontiguousarray(self._codes.data[rows]), rows, offsets, term)
 
     @property
     def codes(self) -> np.ndarray:
         """Codes (n, code_size) uint8 in row order, one sub-code per byte."""
-        from ..quantizers.nibbles import unpack_nibbles
-
         c = self._codes.data
         return unpack_nibbles(c, self.quantizer.code_size) if self._paired else c
 
@@ -245,14 +271,30 @@ class IVFIndex(CodedIndex):
                                         params.nprobe, t)
         else:
             cs, probes = self._filtered_probes(q, coarse_metric, params)
-        codes, rows, offsets, term = self._grouped()
-        allow = params.allow
+        tables, bias, largest = self._scan_tables(q, cs, l2)
+        rescore = self.rescore if self.rescore is not None else 2 * n_candidates
+        parts = []
+        for codes, rows, offsets, term in self._layouts():
+            if self._fastscan:
+                parts.append(be.ivf_fastscan_search(tables, codes, rows, offsets, self._codes.data,
+                                                    probes, bias, True, n_candidates, rescore,
+                                                    t, allow=params.allow))
+            else:
+                parts.append(be.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias,
+                                                  term, largest, n_candidates, t,
+                                                  allow=params.allow))
+        if len(parts) == 1:
+            return parts[0]
+        scores = np.concatenate([p[0] for p in parts], axis=1)
+        rows = np.concatenate([p[1] for p in parts], axis=1)
+        order = np.argsort(-scores if largest else scores, axis=1, kind="stable")[:, :n_candidates]
+        return np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1)
+
+    def _scan_tables(self, q, cs, l2: bool):
+        """(tables, per-probe bias or None, largest) for the scan kernels."""
         if self._fastscan:
             bias = np.ascontiguousarray(cs) if self.by_residual else None
-            rescore = self.rescore if self.rescore is not None else 2 * n_candidates
-            return be.ivf_fastscan_search(self.quantizer._tables(q, "ip"), codes, rows, offsets,
-                                          self._codes.data, probes, bias, True, n_candidates,
-                                          rescore, t, allow=allow)
+            return self.quantizer._tables(q, "ip"), bias, True
         tables = self._byte_tables(q)
         if l2:
             tables = tables * np.float32(-2.0)
@@ -261,8 +303,7 @@ class IVFIndex(CodedIndex):
         else:
             bias = cs if self.by_residual else None
         bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
-        return be.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias, term, not l2,
-                                    n_candidates, t, allow=allow)
+        return tables, bias, not l2
 
     def _filtered_probes(self, q, coarse_metric: int, params: SearchParams):
         """Probes (nq, p) int64 (-1 = none) and centroid scores for a filtered search: the
