@@ -1,0 +1,192 @@
+"""The shard server: one Ray actor holding one or more shards, each an ordinary IVFIndex
+with the shared trained model and only the vectors of the inverted lists it owns."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._rwlock import RWLock
+from ..errors import FormatError
+from ..filters import IdSelector
+from ..indexes.base import load
+from ..indexes.ivf import IVFIndex
+from ._canon import canon, loads
+from ._encode import append_encoded
+from ._merge import take_best
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_digest(index: IVFIndex) -> str:
+    """sha256 of what must be shared by every shard: the trained model (coarse centroids,
+    quantizer codebooks, int8 store range) and the settings that change its codes."""
+    h = hashlib.sha256()
+    params, arrays = index._state()
+    fixed = {key: params[key] for key in ("nlist", "by_residual", "store", "quantizer")}
+    h.update(repr(sorted(fixed.items())).encode())
+    h.update(f"{index.dim}/{index.metric}".encode())
+    for name in ("centroids", "q_codebooks"):
+        if name in arrays:
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(arrays[name]).tobytes())
+    for name in ("lo", "hi", "scale", "offset"):
+        a = getattr(index._store, name, None)
+        if isinstance(a, np.ndarray):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+class ShardServer:
+    """State of one shard actor (wrapped with ``ray.remote`` by ShardedIVFIndex).
+
+    Each shard has a readers-writer lock of its own around the index's: a search and the
+    exact scoring of its candidates see the same state of the shard.
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
+        from ..runtime import set_num_threads
+
+        if threads:
+            set_num_threads(threads)
+        self.shards: dict[int, IVFIndex] = {}
+        self.locks: dict[int, RWLock] = {}
+
+    # ---- building ------------------------------------------------------------------
+    def create(self, shard_ids: list[int], template: bytes) -> None:
+        """Start empty shards, each a copy of the trained, empty index (``_canon.dumps``)."""
+        for s in shard_ids:
+            self.shards[s] = loads(template)
+            self.locks[s] = RWLock()
+
+    def ingest(self, shard: int, ids: np.ndarray, enc: dict[str, np.ndarray]) -> int:
+        ids, enc = canon(ids), canon(enc)
+        with self.locks[shard].write():
+            append_encoded(self.shards[shard], ids, enc)
+        return len(ids)
+
+    def open(self, shard: int, path: str, sha256: str | None, digest: str,
+             owned_lists: list[int], mmap: bool = True) -> int:
+        """Load one shard file; FormatError if its checksum, model or lists do not match
+        the manifest."""
+        if sha256 is not None:
+            got = file_sha256(path)
+            if got != sha256:
+                raise FormatError(f"{path}: sha256 {got} does not match the manifest's {sha256} "
+                                  "(the shard file is corrupted or was replaced)")
+        index = load(path, mmap=mmap)
+        if not isinstance(index, IVFIndex):
+            raise FormatError(f"{path} holds a {type(index).__name__}, not an IVFIndex shard")
+        if model_digest(index) != digest:
+            raise FormatError(f"{path} was not built from the same trained model as the other "
+                              "shards (its centroids/codebooks differ from the manifest's)")
+        held = np.unique(index._lists.data)
+        stray = np.setdiff1d(held, np.asarray(owned_lists, np.int64))
+        if stray.size:
+            raise FormatError(f"{path} holds vectors of lists {stray[:5].tolist()} that the "
+                              "manifest assigns to other shards")
+        self.shards[shard] = index
+        self.locks[shard] = RWLock()
+        return len(index)
+
+    # ---- writes ----------------------------------------------------------------------
+    def add(self, shard: int, vectors: np.ndarray, ids: np.ndarray) -> int:
+        vectors, ids = canon(vectors), canon(ids)
+        with self.locks[shard].write():
+            self.shards[shard].add(vectors, ids)
+            return len(self.shards[shard])
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """bool (m,): which of ids some shard of this actor holds."""
+        ids = canon(ids)
+        found = np.zeros(ids.shape, bool)
+        for s, index in self.shards.items():
+            with self.locks[s].read():
+                found |= np.isin(ids, index.ids)
+        return found
+
+    def remove(self, ids: np.ndarray) -> dict[int, int]:
+        """Remove the ids this actor's shards hold (others are ignored); {shard: size}."""
+        ids = canon(ids)
+        out = {}
+        for s, index in self.shards.items():
+            with self.locks[s].write():
+                present = ids[np.isin(ids, index.ids)]
+                if present.size:
+                    index.remove(present)
+                out[s] = len(index)
+        return out
+
+    # ---- reading -----------------------------------------------------------------------
+    def sizes(self) -> dict[int, int]:
+        return {s: len(index) for s, index in self.shards.items()}
+
+    def save(self, directory: str, names: dict[int, str]) -> dict[int, dict]:
+        out = {}
+        for s, name in names.items():
+            path = Path(directory) / name
+            with self.locks[s].read():
+                self.shards[s].save(path)
+                out[s] = {"file": name, "sha256": file_sha256(path),
+                          "bytes": path.stat().st_size, "vectors": len(self.shards[s])}
+        return out
+
+    def search(self, queries: np.ndarray, routes: dict[int, np.ndarray], candidates: int,
+               nprobe: int, exact: bool, threads: int | None,
+               filter_spec: tuple | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The best ``candidates`` of this actor's shards for each query, by code score.
+
+        queries : float32 (nq, dim), the queries routed to this actor
+        routes : {shard: int64 indices into queries} (the queries whose probed lists the
+            shard owns)
+        exact : also return the exact scores of the candidates (``Index.score``)
+        filter_spec : None or (allow ids | None, deny ids | None)
+
+        Returns (code scores (nq, c) float32, ids (nq, c) int64 (-1 = none), exact scores
+        (nq, c) float32 or None), best code score first, ties by the lower id.
+        """
+        queries, routes, filter_spec = canon(queries), canon(routes), canon(filter_spec)
+        selector = None if filter_spec is None else IdSelector(*filter_spec)
+        nq = queries.shape[0]
+        parts_s, parts_i, parts_e = [], [], []
+        larger = True
+        for s, rows in routes.items():
+            index = self.shards[s]
+            larger = index._code_scores_larger()
+            with self.locks[s].read():
+                c = min(candidates, len(index))
+                if c == 0 or len(rows) == 0:
+                    continue
+                q = queries[rows]
+                sc, ids = index.search(q, c, rerank=0, nprobe=nprobe, threads=threads,
+                                       filter=selector)
+                ex = index.score(q, ids) if exact else None
+            full_s = np.full((nq, c), -np.inf if larger else np.inf, np.float32)
+            full_i = np.full((nq, c), -1, np.int64)
+            full_s[rows], full_i[rows] = sc, ids
+            parts_s.append(full_s)
+            parts_i.append(full_i)
+            if exact:
+                full_e = np.full((nq, c), np.nan, np.float32)
+                full_e[rows] = ex
+                parts_e.append(full_e)
+        if not parts_s:
+            empty = np.zeros((nq, 0), np.float32)
+            return empty, np.zeros((nq, 0), np.int64), (empty if exact else None)
+        s_all, i_all = np.concatenate(parts_s, 1), np.concatenate(parts_i, 1)
+        e_all = np.concatenate(parts_e, 1) if exact else None
+        keep = min(candidates, s_all.shape[1])
+        s_out, i_out, e_out = take_best(keep, larger, s_all, i_all, e_all)
+        return s_out, i_out, e_out
+
+    def info(self) -> dict[str, Any]:
+        return {"shards": {s: len(ix) for s, ix in self.shards.items()}}
