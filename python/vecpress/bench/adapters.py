@@ -66,7 +66,7 @@ def library_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for dist in ("faiss-cpu", "hnswlib", "numpy", "matplotlib"):
+    for dist in ("faiss-cpu", "hnswlib", "usearch", "scann", "numpy", "matplotlib"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -529,6 +529,93 @@ class HnswlibHNSW(Adapter):
         return saved_size(self.index.save_index, ".hnsw")
 
 
+# ----------------------------------------------------------------- usearch --
+class USearchHNSW(Adapter):
+    """usearch.index.Index (HNSW). params: M (connectivity), efConstruction (expansion_add),
+    dtype ("f32", "f16", "i8": how it stores vectors). search settings: ef."""
+
+    library = "usearch"
+
+    def __init__(self, dim, metric, threads, **params):
+        super().__init__(dim, metric, threads, **params)
+        try:
+            from usearch.index import Index
+        except ImportError:
+            raise Unavailable("usearch is not installed (pip install usearch)") from None
+        self.index = Index(ndim=dim, metric="ip" if metric == "ip" else "l2sq",
+                           dtype=params.get("dtype", "f32"),
+                           connectivity=params.get("M", 16),
+                           expansion_add=params.get("efConstruction", 128))
+
+    def add(self, x):
+        self.index.add(np.arange(x.shape[0], dtype=np.uint64), x, threads=self.threads)
+        self.n = x.shape[0]
+
+    def search(self, q, k, ef=None):
+        self.index.expansion_search = max(int(ef if ef is not None else 64), k)
+        m = self.index.search(q, k, threads=self.threads)
+        keys = np.asarray(m.keys).reshape(len(q), -1).astype(np.int64)
+        counts = np.asarray(m.counts).reshape(-1)
+        keys[np.arange(keys.shape[1])[None, :] >= counts[:, None]] = -1
+        return keys
+
+    def bytes_per_vector(self):
+        # stored vector + level-0 links (2M uint32) + the 8-byte key: its memory_usage counts
+        # reserved capacity too
+        per_dim = {"f32": 4, "f16": 2, "i8": 1}.get(self.params.get("dtype", "f32"), 4)
+        return per_dim * self.dim + 2 * self.params.get("M", 16) * 4 + 8
+
+    def total_bytes(self):
+        return saved_size(lambda path: self.index.save(path), ".usearch")
+
+
+# ------------------------------------------------------------------- scann --
+class ScannTreeAH(Adapter):
+    """ScaNN: k-means tree + anisotropic hashing (2 dims per 4-bit code) + exact reorder.
+    params: leaves, reorder, train_size. search settings: leaves_to_search, reorder."""
+
+    library = "scann"
+    needs_training = False  # ScaNN trains inside build()
+
+    def __init__(self, dim, metric, threads, **params):
+        super().__init__(dim, metric, threads, **params)
+        try:
+            from scann.scann_ops.py import scann_ops_pybind
+        except ImportError:
+            raise Unavailable("scann is not installed (pip install scann)") from None
+        self.ops = scann_ops_pybind
+        self.searcher = None
+
+    def add(self, x):
+        p = self.params
+        leaves = int(p.get("leaves", 4 * int(np.sqrt(x.shape[0]))))
+        distance = "dot_product" if self.metric == "ip" else "squared_l2"
+        self.searcher = (self.ops.builder(x, 10, distance)
+                         .tree(num_leaves=leaves, num_leaves_to_search=max(1, leaves // 10),
+                               training_sample_size=min(x.shape[0], int(p.get("train_size",
+                                                                              250_000))))
+                         .score_ah(2, anisotropic_quantization_threshold=0.2)
+                         .reorder(int(p.get("reorder", 100))).build())
+        self.searcher.set_num_threads(self.threads)
+        self.n, self._leaves = x.shape[0], leaves
+
+    def search(self, q, k, leaves_to_search=None, reorder=None):
+        ids, _ = self.searcher.search_batched_parallel(
+            q, final_num_neighbors=k, leaves_to_search=int(leaves_to_search or self._leaves // 10),
+            pre_reorder_num_neighbors=int(reorder or self.params.get("reorder", 100)))
+        return np.asarray(ids).astype(np.int64)
+
+    def bytes_per_vector(self):
+        # float32 rows for the reorder + 4-bit AH codes (dim / 2 codes of 4 bits) + datapoint
+        # ids in the tree (an estimate from the layout: ScaNN reports no memory figure)
+        return 4.0 * self.dim + self.dim / 4 + 4
+
+    def total_bytes(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.searcher.serialize(d)
+            return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+
+
 ADAPTERS: dict[str, type] = {
     "vecpress.flat": VpFlat,
     "vecpress.matryoshka": VpMatryoshka,
@@ -544,4 +631,6 @@ ADAPTERS: dict[str, type] = {
     "faiss.hnsw": FaissHNSW,
     "faiss.binary": FaissBinary,
     "hnswlib.hnsw": HnswlibHNSW,
+    "usearch.hnsw": USearchHNSW,
+    "scann.tree_ah": ScannTreeAH,
 }
