@@ -15,6 +15,7 @@ void bind_pq(py::module_& m);
 void bind_rq(py::module_& m);
 void bind_linalg(py::module_& m);
 void bind_ivf(py::module_& m);
+void bind_rabitq(py::module_& m);
 }  // namespace bind
 }  // namespace vecpress
 
@@ -34,4 +35,5 @@ PYBIND11_MODULE(_core, m) {
   vecpress::bind::bind_rq(m);
   vecpress::bind::bind_linalg(m);
   vecpress::bind::bind_ivf(m);
+  vecpress::bind::bind_rabitq(m);
 }

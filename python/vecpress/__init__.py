@@ -37,6 +37,7 @@ from .indexes import (
                      IVFIndex,
                      MatryoshkaIndex,
                      PQIndex,
+                     RaBitQIndex,
                      RQIndex,
                      load,
                      prefix_recall_curve,
@@ -49,6 +50,7 @@ from .quantizers import (
                      PQRotation,
                      ProductQuantizer,
                      Quantizer,
+                     RaBitQuantizer,
                      ResidualQuantizer,
 )
 from .runtime import available_simd_levels, get_num_threads, info, set_num_threads, set_simd_level, simd_level
@@ -57,6 +59,7 @@ __all__ = [
     "__version__",
     "BinaryIndex", "FlatIndex", "Index", "IVFIndex", "MatryoshkaIndex", "PQIndex", "RQIndex", "load",
     "prefix_recall_curve", "IdSelector",
+    "RaBitQIndex", "RaBitQuantizer",
     "Quantizer", "BinaryQuantizer", "GroupResidualQuantizer", "ProductQuantizer",
     "ResidualQuantizer", "PCARotation", "PQRotation",
     "recall_at_k", "ndcg_at_k",

@@ -7,7 +7,9 @@ from .flat import FlatIndex
 from .ivf import IVFIndex
 from .matryoshka import MatryoshkaIndex, prefix_recall_curve
 from .pq import PQIndex
+from .rabitq import RaBitQIndex
 from .rq import RQIndex
 
 __all__ = ["Index", "SearchParams", "load", "BinaryIndex", "CodedIndex", "FlatIndex", "IVFIndex",
            "MatryoshkaIndex", "prefix_recall_curve", "PQIndex", "RQIndex"]
+__all__ += ["RaBitQIndex"]

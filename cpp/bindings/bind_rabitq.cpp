@@ -1,0 +1,115 @@
+// Bindings for the RaBitQ kernels. Pattern: check views and allocate outputs
+// with the GIL held, release it around the kernel, return numpy arrays.
+#include <pybind11/stl.h>
+
+#include "arrays.hpp"
+#include "vecpress/rabitq.hpp"
+
+namespace vecpress {
+namespace bind {
+namespace {
+
+// The padded dimension D of codes (n, D / 8 + 16) uint8.
+int64_t code_dim(const Matrix<uint8_t>& C) {
+  int64_t bits = C.cols - 4 * kRabitqFactors;
+  if (bits <= 0 || bits % 8 != 0)
+    throw shape_error("RaBitQ codes must have D / 8 + 16 columns with D a multiple of 64, got " +
+                      std::to_string(C.cols));
+  return bits * 8;
+}
+
+// Query bit planes (nq, qb * D / 64) uint64.
+Matrix<uint64_t> planes(const py::array& a, int qb, int64_t D) {
+  if (qb < 1 || qb > 8) throw py::value_error("qb must be in [1, 8]");
+  return matrix<uint64_t>(a, "qplanes", qb * D / 64);
+}
+
+Matrix<float> consts(const py::array& a, int64_t nq) {
+  auto Q = matrix<float>(a, "qconsts", kRabitqQueryConsts);
+  if (Q.rows != nq) throw shape_error("qconsts must have one row per query");
+  return Q;
+}
+
+}  // namespace
+
+void bind_rabitq(py::module_& m) {
+  m.def("rabitq_padded_dim", &rabitq_padded_dim, py::arg("d"));
+  m.def("rabitq_code_bytes", &rabitq_code_bytes, py::arg("D"));
+
+  m.def("rabitq_rotate",
+        [](py::array x, int64_t D, py::array signs, bool inverse, int nthreads) {
+          auto X = matrix<float>(x, "x");
+          if (D <= 0 || D % 64 != 0 || X.cols > D)
+            throw py::value_error("D must be a positive multiple of 64 and >= x.shape[1]");
+          auto S = matrix<float>(signs, "signs", D);
+          if (S.rows < 1) throw py::value_error("signs must hold at least one round");
+          if (X.cols == 0) throw py::value_error("x must have at least one column");
+          auto out = empty<float>({X.rows, D});
+          float* op = out.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_rotate(X.ptr, X.rows, X.cols, X.cols, D, S.ptr, int(S.rows), inverse, op,
+                          nthreads);
+          }
+          return out;
+        },
+        py::arg("x"), py::arg("D"), py::arg("signs"), py::arg("inverse") = false,
+        py::arg("nthreads") = 0);
+
+  m.def("rabitq_ip_bin",
+        [](py::array qplanes, int qb, py::array codes, int nthreads) {
+          auto C = matrix<uint8_t>(codes, "codes");
+          int64_t D = code_dim(C);
+          auto Q = planes(qplanes, qb, D);
+          auto out = empty<int32_t>({Q.rows, C.rows});
+          int32_t* op = out.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_ip_bin(Q.ptr, Q.rows, qb, C.ptr, C.rows, D, op, nthreads);
+          }
+          return out;
+        },
+        py::arg("qplanes"), py::arg("qb"), py::arg("codes"), py::arg("nthreads") = 0);
+
+  m.def("rabitq_scores",
+        [](py::array qplanes, int qb, py::array qconsts, py::array codes, int nthreads) {
+          auto C = matrix<uint8_t>(codes, "codes");
+          int64_t D = code_dim(C);
+          auto Q = planes(qplanes, qb, D);
+          auto K = consts(qconsts, Q.rows);
+          auto out = empty<float>({Q.rows, C.rows});
+          auto bound = empty<float>({Q.rows, C.rows});
+          float* op = out.mutable_data();
+          float* bp = bound.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_scores(Q.ptr, Q.rows, qb, K.ptr, C.ptr, C.rows, D, op, bp, nthreads);
+          }
+          return std::make_pair(out, bound);
+        },
+        py::arg("qplanes"), py::arg("qb"), py::arg("qconsts"), py::arg("codes"),
+        py::arg("nthreads") = 0);
+
+  m.def("rabitq_search",
+        [](py::array qplanes, int qb, py::array qconsts, py::array codes, bool largest, int k,
+           int nthreads, py::object allow) {
+          auto C = matrix<uint8_t>(codes, "codes");
+          int64_t D = code_dim(C);
+          auto Q = planes(qplanes, qb, D);
+          auto K = consts(qconsts, Q.rows);
+          check_k(k);
+          const uint64_t* ap = row_filter(allow, C.rows);
+          TopKOut<> out(Q.rows, k);
+          {
+            py::gil_scoped_release nogil;
+            rabitq_search(Q.ptr, Q.rows, qb, K.ptr, C.ptr, C.rows, D, largest, k, out.vp, out.ip,
+                          nthreads, ap);
+          }
+          return out.result();
+        },
+        py::arg("qplanes"), py::arg("qb"), py::arg("qconsts"), py::arg("codes"),
+        py::arg("largest"), py::arg("k"), py::arg("nthreads") = 0, py::arg("allow") = py::none());
+}
+
+}  // namespace bind
+}  // namespace vecpress

@@ -1,0 +1,32 @@
+// PRIVATE: the RaBitQ scan family (one table per SIMD level).
+#pragma once
+#include <cstdint>
+
+#include "dispatch.hpp"
+
+namespace vecpress {
+namespace detail {
+
+struct RabitqFns {
+  // out[i * ldo + j] = sum_p 2^p popcount(x_j AND q_{i,p}) over nwords 64-bit words:
+  // q (nq, qb, nwords) bit planes, x (nx rows, stride xstride words, first nwords read).
+  // Integer: every level returns exactly the same values.
+  void (*ip_block)(const uint64_t* q, int64_t nq, int qb, const uint64_t* x, int64_t nx,
+                   int64_t xstride, int64_t nwords, int32_t* out, int64_t ldo);
+};
+
+extern const RabitqFns rabitq_scalar;
+#ifdef VECPRESS_HAVE_AVX2
+extern const RabitqFns rabitq_avx2;
+#endif
+
+inline const RabitqFns& rabitq_fns() {
+#ifdef VECPRESS_HAVE_AVX2
+  return pick(rabitq_scalar, &rabitq_avx2);
+#else
+  return pick<RabitqFns>(rabitq_scalar, nullptr);
+#endif
+}
+
+}  // namespace detail
+}  // namespace vecpress

@@ -1,0 +1,36 @@
+// Portable RaBitQ integer scan (no popcnt instruction assumed): the reference
+// the AVX2 variant is tested against.
+#include "rabitq_dispatch.hpp"
+
+namespace vecpress {
+namespace detail {
+namespace {
+
+inline int popcount64_portable(uint64_t v) {
+  v = v - ((v >> 1) & 0x5555555555555555ULL);
+  v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+  v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+  return int((v * 0x0101010101010101ULL) >> 56);
+}
+
+void ip_block_ref(const uint64_t* q, int64_t nq, int qb, const uint64_t* x, int64_t nx,
+                  int64_t xstride, int64_t nwords, int32_t* out, int64_t ldo) {
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t j = 0; j < nx; ++j) {
+      int32_t s = 0;
+      for (int p = 0; p < qb; ++p) {
+        const uint64_t* plane = q + (i * qb + p) * nwords;
+        int c = 0;
+        for (int64_t w = 0; w < nwords; ++w) c += popcount64_portable(plane[w] & x[j * xstride + w]);
+        s += c << p;
+      }
+      out[i * ldo + j] = s;
+    }
+}
+
+}  // namespace
+
+const RabitqFns rabitq_scalar = {ip_block_ref};
+
+}  // namespace detail
+}  // namespace vecpress

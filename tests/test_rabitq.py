@@ -1,0 +1,235 @@
+"""RaBitQ: the rotation, the estimator (unbiased, bounded), the kernels at every SIMD level,
+and RaBitQIndex's search / filter / save / load / error contract."""
+import numpy as np
+import pytest
+
+import vecpress
+from vecpress import _core
+from vecpress.errors import (
+    DimensionError,
+    DTypeError,
+    FormatError,
+    IndexNotEmptyError,
+    NonFiniteError,
+    NotTrainedError,
+    ParameterError,
+    ParameterTypeError,
+)
+from vecpress.io import read_arrays, write_arrays
+from vecpress.quantizers.rabitq import RaBitQuantizer, bound_confidence
+
+
+def test_rotation_is_orthogonal_and_inverts(rng):
+    for d in (64, 200, 384, 512):  # powers of two and not (the Kac butterfly)
+        q = RaBitQuantizer(d, seed=3)
+        x = rng.standard_normal((50, d)).astype(np.float32)
+        y = q.rotate(x)
+        assert y.shape == (50, q.D) and q.D % 64 == 0
+        np.testing.assert_allclose(np.linalg.norm(y, axis=1), np.linalg.norm(x, axis=1), rtol=1e-5)
+        np.testing.assert_allclose(y @ y.T, x @ x.T, rtol=1e-4, atol=1e-3)  # preserves IPs
+        np.testing.assert_allclose(q.rotate(y, inverse=True)[:, :d], x, atol=1e-5)
+
+
+def test_estimator_is_unbiased(rng):
+    """Mean signed error over 100,000 independent (query, vector) pairs within 3 standard
+    errors of zero: pair i is query i with vector i (the diagonal of 100 x 100 blocks)."""
+    d, n, blk = 200, 100_000, 100
+    x = rng.standard_normal((n, d)).astype(np.float32) + 0.2
+    q = rng.standard_normal((n, d)).astype(np.float32) + 0.2
+    qz = RaBitQuantizer(d, "ip", seed=11).train(x[:10_000])
+    codes = qz.encode(x)
+    planes, qc = qz.query_codes(q)
+    est = np.empty(n, np.float64)
+    for s in range(0, n, blk):
+        e, _ = _core.rabitq_scores(planes[s:s + blk], qz.qb, qc[s:s + blk], codes[s:s + blk], 1)
+        est[s:s + blk] = np.diag(e)
+    err = est - np.einsum("ij,ij->i", q.astype(np.float64), x.astype(np.float64))
+    se = err.std() / np.sqrt(n)
+    assert abs(err.mean()) < 3 * se, (err.mean(), se)
+    true_scale = np.abs(np.einsum("ij,ij->i", q, x)).mean()
+    assert err.std() < true_scale  # and informative: errors smaller than the scores
+
+
+def _bound_coverage(base, queries, metric):
+    qz = RaBitQuantizer(base.shape[1], metric).train(base)
+    est, bound = qz.estimate(queries, qz.encode(base))
+    x, q = base.astype(np.float64), queries.astype(np.float64)
+    ip = q @ x.T
+    true = ip if metric == "ip" else (q * q).sum(1)[:, None] + (x * x).sum(1)[None] - 2 * ip
+    return float((np.abs(est - true) <= bound).mean())
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_bound_holds_at_stated_confidence(sample, metric):
+    cover = _bound_coverage(sample.base, sample.queries, metric)
+    assert cover >= bound_confidence(1.9), cover
+
+
+def test_bound_holds_on_wordnet(wordnet):
+    cover = _bound_coverage(wordnet.base[:40_000], wordnet.queries[:50], "ip")
+    assert cover >= bound_confidence(1.9), cover
+
+
+def test_encode_decode_round_trip(sample):
+    qz = RaBitQuantizer(sample.dim, "l2").train(sample.base)
+    x = sample.base[:500]
+    codes = qz.encode(x)
+    assert codes.shape == (500, qz.code_size) and codes.dtype == np.uint8
+    dec = qz.decode(codes)
+    assert dec.shape == x.shape and dec.dtype == np.float32
+    # decoding keeps the sign code: encoding the reconstruction gives the same bits
+    np.testing.assert_array_equal(qz.encode(dec)[:, : qz.D // 8], codes[:, : qz.D // 8])
+    # the reconstruction is the estimator's vector: |r| / a along ō, at cosine a to r
+    r, rh = x - qz.centroid, dec - qz.centroid
+    cos = np.einsum("ij,ij->i", r, rh) / np.linalg.norm(r, axis=1) / np.linalg.norm(rh, axis=1)
+    assert cos.min() > 0.7  # a is about 0.8 for every vector (the paper's concentration)
+    np.testing.assert_allclose(np.einsum("ij,ij->i", r, rh), np.einsum("ij,ij->i", r, r),
+                               rtol=1e-3)  # <r, |r| ō / a> = |r|^2
+
+
+def test_compute_tables_match_the_sign_code(sample):
+    qz = RaBitQuantizer(sample.dim, "ip").train(sample.base)
+    codes = qz.encode(sample.base[:100])
+    t = qz.compute_tables(sample.queries[:3], "ip")
+    sums = t[:, np.arange(qz.code_size), codes].sum(-1)  # (3, 100)
+    qp = qz.rotate(sample.queries[:3] - qz.centroid)
+    sign = 2.0 * np.unpackbits(codes[:, : qz.D // 8], axis=1, bitorder="little") - 1
+    np.testing.assert_allclose(sums, qp @ sign.T, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ParameterError):
+        qz.compute_tables(sample.queries[:3], "l2")
+
+
+def test_every_simd_level_equals_scalar(sample, simd_level):
+    qz = RaBitQuantizer(sample.dim, "l2", qb=4).train(sample.base)
+    codes = qz.encode(sample.base[:3000])
+    planes, qc = qz.query_codes(sample.queries[:40])
+    vecpress.set_simd_level("scalar")
+    ref_ip = _core.rabitq_ip_bin(planes, qz.qb, codes, 2)
+    ref_est, ref_bound = _core.rabitq_scores(planes, qz.qb, qc, codes, 2)
+    ref_top = _core.rabitq_search(planes, qz.qb, qc, codes, False, 10, 2)
+    vecpress.set_simd_level(simd_level)
+    np.testing.assert_array_equal(_core.rabitq_ip_bin(planes, qz.qb, codes, 2), ref_ip)
+    est, bound = _core.rabitq_scores(planes, qz.qb, qc, codes, 2)
+    np.testing.assert_array_equal(est, ref_est)  # same integers, same float code
+    np.testing.assert_array_equal(bound, ref_bound)
+    top = _core.rabitq_search(planes, qz.qb, qc, codes, False, 10, 2)
+    np.testing.assert_array_equal(top[1], ref_top[1])
+    np.testing.assert_array_equal(top[0], ref_top[0])
+    # the scan's top 10 are the 10 smallest estimates
+    np.testing.assert_array_equal(np.sort(top[0], 1), np.sort(est, 1)[:, :10])
+
+
+def test_ip_bin_is_popcount_of_planes(rng):
+    D, qb = 128, 3
+    codes = np.zeros((20, D // 8 + 16), np.uint8)
+    codes[:, : D // 8] = rng.integers(0, 256, (20, D // 8))
+    u = rng.integers(0, 1 << qb, (5, D))
+    planes = np.stack([np.packbits((u >> p) & 1, axis=1, bitorder="little") for p in range(qb)], 1)
+    planes = np.ascontiguousarray(planes.reshape(5, -1)).view(np.uint64)
+    bits = np.unpackbits(codes[:, : D // 8], axis=1, bitorder="little")
+    np.testing.assert_array_equal(_core.rabitq_ip_bin(planes, qb, codes, 1), u @ bits.T)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])
+def test_index_recall_and_estimates(sample, metric):
+    idx = vecpress.RaBitQIndex(sample.dim, metric)
+    idx.train(sample.base)
+    idx.add(sample.base)
+    flat = vecpress.FlatIndex(sample.dim, metric)
+    flat.add(sample.base)
+    exact, gt = flat.search(sample.queries, 10)
+    s, ids = idx.search(sample.queries, 10)
+    assert vecpress.recall_at_k(ids, gt, 10) >= 0.97
+    np.testing.assert_allclose(s[ids == gt], exact[ids == gt], rtol=1e-4, atol=1e-4)
+    s0, ids0 = idx.search(sample.queries, 10, rerank=0)
+    assert vecpress.recall_at_k(ids0, gt, 10) >= 0.55
+    est, bound = idx.estimate(sample.queries[:5])
+    assert est.shape == (5, len(idx)) and (bound > 0).all()
+    rows = ids0[:5, 0]  # ids are rows here (sequential ids)
+    np.testing.assert_allclose(est[np.arange(5), rows], s0[:5, 0], rtol=1e-5)
+
+
+def test_filter_and_remove(sample):
+    idx = vecpress.RaBitQIndex(sample.dim, rerank=50)
+    idx.train(sample.base)
+    idx.add(sample.base)
+    allowed = np.arange(0, len(sample.base), 7)
+    for rr in (0, 50):
+        _, ids = idx.search(sample.queries[:20], 10, rerank=rr, filter=allowed)
+        assert np.isin(ids, allowed).all() and (ids >= 0).all()
+    idx.remove(np.arange(100))
+    _, ids = idx.search(sample.queries[:20], 10)
+    assert (ids >= 100).all() and len(idx) == len(sample.base) - 100
+
+
+def test_save_load_and_bad_files(sample, tmp_path):
+    idx = vecpress.RaBitQIndex(sample.dim, "l2", qb=5, rerank=0, seed=7)
+    idx.train(sample.base)
+    idx.add(sample.base[:1000])
+    idx.save(tmp_path / "r.vp")
+    back = vecpress.load(tmp_path / "r.vp")
+    assert (back.qb, back.seed, back.metric, back.rerank) == (5, 7, "l2", 0)
+    a, b = idx.search(sample.queries, 5), back.search(sample.queries, 5)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[0], b[0])
+    kind, params, arrays = read_arrays(tmp_path / "r.vp")
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+
+    def broken(**change):
+        p = tmp_path / "bad.vp"
+        write_arrays(p, kind, params, {**arrays, **change})
+        with pytest.raises(FormatError):
+            vecpress.load(p)
+
+    signs = arrays["signs"].copy()
+    signs[0, 0] *= -1
+    broken(signs=signs)
+    broken(centroid=np.full(sample.dim, np.nan, np.float32))
+    broken(centroid=arrays["centroid"][:-1])
+    codes = arrays["codes"].copy()
+    codes[3, -4:] = np.frombuffer(np.float32(np.nan).tobytes(), np.uint8)
+    broken(codes=codes)
+    broken(codes=arrays["codes"][:, :-1])
+    broken(codes=arrays["codes"].astype(np.int32))
+
+
+def test_bad_input(sample):
+    with pytest.raises(ParameterError):
+        vecpress.RaBitQIndex(sample.dim, qb=9)
+    with pytest.raises(ParameterError):
+        vecpress.RaBitQIndex(sample.dim, qb=0)
+    with pytest.raises(ParameterTypeError):
+        vecpress.RaBitQIndex(sample.dim, qb="4")
+    with pytest.raises(ParameterError):
+        vecpress.RaBitQIndex(sample.dim, ex_bits=3)  # not implemented: refused, not ignored
+    with pytest.raises(ParameterError):
+        vecpress.RaBitQIndex(sample.dim, epsilon=-1.0)
+    with pytest.raises(ParameterError):
+        vecpress.RaBitQIndex(sample.dim, metric="hamming")
+    idx = vecpress.RaBitQIndex(sample.dim, rerank=0)
+    with pytest.raises(NotTrainedError):
+        idx.add(sample.base[:10])
+    with pytest.raises(DTypeError):
+        idx.train(sample.base.astype(np.int32))
+    bad = sample.base[:100].copy()
+    bad[5, 3] = np.nan
+    with pytest.raises(NonFiniteError):
+        idx.train(bad)
+    idx.train(sample.base)
+    with pytest.raises(DimensionError):
+        idx.add(sample.base[:10, :-1])
+    idx.add(sample.base[:10])
+    with pytest.raises(NonFiniteError):
+        idx.search(bad, 3)
+    with pytest.raises(ParameterError):
+        idx.search(sample.queries, 3, rerank=10)  # keeps no float vectors
+    with pytest.raises(IndexNotEmptyError):
+        idx.train(sample.base)
+    qz = RaBitQuantizer(sample.dim)
+    with pytest.raises(NotTrainedError):
+        qz.encode(sample.base[:3])
+    qz.train(sample.base)
+    with pytest.raises(DTypeError):
+        qz.decode(np.zeros((2, qz.code_size), np.int32))
+    with pytest.raises(vecpress.ShapeError):
+        qz.decode(np.zeros((2, qz.code_size + 1), np.uint8))
