@@ -104,6 +104,33 @@ def test_same_ids_and_scores_as_single_process(single, sharded, data, k, nprobe,
     assert s2.dtype == np.float32 and i2.dtype == np.int64
 
 
+@pytest.mark.parametrize("nq", [1, 9, 16, 30, 262, 270, 281, 500])
+def test_same_scores_whatever_the_batch(single, sharded, data, nq):
+    """Routed sub-batches keep each query's coarse-kernel block kind (packed or not), so
+    even the code scores match bit for bit."""
+    q = data[1][:nq]
+    for rerank, k in ((0, 100), (100, 10)):
+        s1, i1 = single.search(q, k, nprobe=8, rerank=rerank)
+        s2, i2 = sharded.search(q, k, nprobe=8, rerank=rerank)
+        np.testing.assert_array_equal(i2, i1)
+        np.testing.assert_array_equal(s2, s1)
+
+
+def test_search_calls_keep_block_kinds():
+    from vecpress.distributed._shard import PACKED_MIN, QUERY_BLOCK, packed_in_batch, search_calls
+
+    for nq in (1, 15, 16, 17, 256, 257, 271, 272, 600):
+        flags = packed_in_batch(nq)
+        assert flags.sum() == (nq if nq % QUERY_BLOCK == 0 or nq % QUERY_BLOCK >= PACKED_MIN
+                               else nq - nq % QUERY_BLOCK)
+        for sub in (flags, flags[::3], flags[1::7]):
+            seen = []
+            for rows, real in search_calls(sub):
+                assert set(packed_in_batch(len(rows))[:real]) <= {bool(sub[rows[0]])}
+                seen.extend(rows[:real].tolist())
+            assert sorted(seen) == list(range(sub.size))
+
+
 def test_build_layout(sharded, single, trained, data):
     assert len(sharded) == len(single) == len(data[0])
     sizes = sharded.shard_sizes()

@@ -46,6 +46,39 @@ def model_digest(index: IVFIndex) -> str:
     return h.hexdigest()
 
 
+# The coarse kernel (cpp/src/flat.cpp: kQueryBlock, kPackedQueries) scores queries in blocks
+# of 256 and packs a block only when it holds at least 16 queries; packed and unpacked blocks
+# sum in different orders, so a query's centroid scores (the IVF scan's bias) can differ in
+# the last bit with the size of its block. A shard therefore searches each routed query in a
+# block of the kind the single-process call would have put it in.
+QUERY_BLOCK, PACKED_MIN = 256, 16
+
+
+def packed_in_batch(nq: int) -> np.ndarray:
+    """bool (nq,): whether query i of a batch of nq lands in a packed block of the coarse
+    kernel (its block of QUERY_BLOCK holds at least PACKED_MIN queries)."""
+    i = np.arange(nq)
+    block = np.minimum(QUERY_BLOCK, nq - i // QUERY_BLOCK * QUERY_BLOCK)
+    return block >= PACKED_MIN
+
+
+def search_calls(packed: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """How to search queries (flags from :func:`packed_in_batch`) so that each lands in a
+    block of the same kind: [(rows to pass, how many leading rows are real)]. Packed queries
+    go in one call whose last block is topped up to PACKED_MIN with copies of its last
+    query; unpacked ones in calls of fewer than PACKED_MIN."""
+    p, u = np.flatnonzero(packed), np.flatnonzero(~packed)
+    calls = []
+    if p.size:
+        tail = p.size % QUERY_BLOCK
+        pad = PACKED_MIN - tail if 0 < tail < PACKED_MIN else 0
+        calls.append((np.concatenate([p, np.full(pad, p[-1])]), p.size))
+    for s in range(0, u.size, PACKED_MIN - 1):
+        part = u[s:s + PACKED_MIN - 1]
+        calls.append((part, part.size))
+    return calls
+
+
 class ShardServer:
     """State of one shard actor (wrapped with ``ray.remote`` by ShardedIVFIndex).
 
@@ -140,12 +173,13 @@ class ShardServer:
                           "bytes": path.stat().st_size, "vectors": len(self.shards[s])}
         return out
 
-    def search(self, queries: np.ndarray, routes: dict[int, np.ndarray], candidates: int,
-               nprobe: int, exact: bool, threads: int | None,
+    def search(self, queries: np.ndarray, packed: np.ndarray, routes: dict[int, np.ndarray],
+               candidates: int, nprobe: int, exact: bool, threads: int | None,
                filter_spec: tuple | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """The best ``candidates`` of this actor's shards for each query, by code score.
 
         queries : float32 (nq, dim), the queries routed to this actor
+        packed : bool (nq,), :func:`packed_in_batch` of each query in the caller's batch
         routes : {shard: int64 indices into queries} (the queries whose probed lists the
             shard owns)
         exact : also return the exact scores of the candidates (``Index.score``)
@@ -154,7 +188,8 @@ class ShardServer:
         Returns (code scores (nq, c) float32, ids (nq, c) int64 (-1 = none), exact scores
         (nq, c) float32 or None), best code score first, ties by the lower id.
         """
-        queries, routes, filter_spec = canon(queries), canon(routes), canon(filter_spec)
+        queries, packed, routes = canon(queries), canon(packed), canon(routes)
+        filter_spec = canon(filter_spec)
         selector = None if filter_spec is None else IdSelector(*filter_spec)
         nq = queries.shape[0]
         parts_s, parts_i, parts_e = [], [], []
@@ -166,10 +201,13 @@ class ShardServer:
                 c = min(candidates, len(index))
                 if c == 0 or len(rows) == 0:
                     continue
-                q = queries[rows]
-                sc, ids = index.search(q, c, rerank=0, nprobe=nprobe, threads=threads,
-                                       filter=selector)
-                ex = index.score(q, ids) if exact else None
+                sc = np.empty((rows.size, c), np.float32)
+                ids = np.empty((rows.size, c), np.int64)
+                for pick, real in search_calls(packed[rows]):
+                    s_, i_ = index.search(queries[rows[pick]], c, rerank=0, nprobe=nprobe,
+                                          threads=threads, filter=selector)
+                    sc[pick[:real]], ids[pick[:real]] = s_[:real], i_[:real]
+                ex = index.score(queries[rows], ids) if exact else None
             full_s = np.full((nq, c), -np.inf if larger else np.inf, np.float32)
             full_i = np.full((nq, c), -1, np.int64)
             full_s[rows], full_i[rows] = sc, ids

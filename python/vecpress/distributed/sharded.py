@@ -39,7 +39,7 @@ from ..indexes.ivf import IVFIndex
 from ._canon import canon, dumps, loads
 from ._encode import DEFAULT_CHUNK, encode, sources_of
 from ._merge import merge_results
-from ._shard import ShardServer, file_sha256, model_digest
+from ._shard import ShardServer, file_sha256, model_digest, packed_in_batch
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "vecpress-sharded-ivf"
@@ -452,6 +452,7 @@ class ShardedIVFIndex:
         else:
             hit = np.ones((self.num_shards, nq), bool)
             spec = (selector.allow, selector.deny)
+        packed = packed_in_batch(nq)
         calls = []
         for a, shards in enumerate(self._actor_shards):
             shards = [s for s in shards if self._sizes.get(s, 0) and hit[s].any()]
@@ -462,8 +463,8 @@ class ShardedIVFIndex:
             pos[rows] = np.arange(rows.size)
             routes = {s: pos[np.flatnonzero(hit[s])] for s in shards}
             calls.append((rows, self._actors[a].search.remote(
-                np.ascontiguousarray(q[rows]), routes, cand, params.nprobe, bool(depth),
-                shard_threads, spec)))
+                np.ascontiguousarray(q[rows]), packed[rows], routes, cand, params.nprobe,
+                bool(depth), shard_threads, spec)))
         results = _get([ref for _, ref in calls])
         width = sum(r[1].shape[1] for r in results)
         code = np.full((nq, width), -np.inf if code_larger else np.inf, np.float32)
