@@ -35,15 +35,14 @@ class RowFilter:
         return int(self.rows.size)
 
 
-def filter_ids(ids: Any, name: str, unique: bool = True) -> np.ndarray:
-    """ids (any shape, integer dtype) as an int64 array (m,): sorted and unique by default,
-    else flattened in order."""
+def filter_ids(ids: Any, name: str) -> np.ndarray:
+    """ids (any shape, integer dtype) as an int64 array (m,), flattened in order (repeats are
+    harmless: a filter only marks rows)."""
     a = np.asarray(ids)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
         raise ParameterTypeError(f"{name} must be an array of integer ids (int64), got "
                                  f"dtype {a.dtype}; e.g. np.asarray(ids, dtype=np.int64)")
-    a = a.astype(np.int64, copy=False).ravel()
-    return np.unique(a) if unique else a
+    return a.astype(np.int64, copy=False).ravel()
 
 
 def rows_bitmap(mask: np.ndarray) -> np.ndarray:

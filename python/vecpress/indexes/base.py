@@ -265,7 +265,7 @@ class Index:
         if ids.ndim != 2 or ids.shape[0] != q.shape[0]:
             raise ParameterError(f"ids must have shape (nq, c) = ({q.shape[0]}, c), got "
                                  f"{ids.shape}")
-        flat = filter_ids(ids, "ids", unique=False)
+        flat = filter_ids(ids, "ids")
         with self._lock.read():
             self._check_ready()
             q = check_magnitude(self._prepare(q, CPU), "queries")

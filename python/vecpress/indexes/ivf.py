@@ -13,7 +13,6 @@ from .._arrays import GrowableArray
 from .._progress import Progress
 from .._validate import check_choice, check_count, check_int, file_array, file_finite
 from ..errors import FormatError, ParameterError
-from ..filters import rows_bitmap
 from ..quantizers.base import Quantizer
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles
@@ -310,12 +309,18 @@ class IVFIndex(CodedIndex):
         lists holding passing rows, best centroid first, each query taking at least nprobe
         of them and more until they hold as many passing rows as nprobe lists do on average
         (so a filter that few rows near the query pass does not starve it of candidates)."""
-        be, f = self._backend, params.filter
+        f = params.filter
         per_list = np.bincount(self._lists.data[f.rows], minlength=self.nlist)
         live = per_list > 0
         n_live = int(live.sum())
-        cs, probes = be.flat_search(self.centroids, q, self.dim, coarse_metric, n_live,
-                                    params.threads, allow=rows_bitmap(live))
+        # every live list ranked: one GEMM and a sort (a top-n_live heap costs more). CPU
+        # only: Index.search refuses a filter on a GPU backend.
+        scores = _core.pairwise_scores(self.centroids, q, self.dim, coarse_metric,
+                                       params.threads)
+        larger = coarse_metric == _core.METRICS["ip"]
+        scores[:, ~live] = -np.inf if larger else np.inf
+        probes = np.argsort(-scores if larger else scores, axis=1, kind="stable")[:, :n_live]
+        cs = np.take_along_axis(scores, probes, 1)
         want = max(1.0, f.count * params.nprobe / self.nlist)
         covered = np.cumsum(per_list[np.maximum(probes, 0)] * (probes >= 0), axis=1)
         # lists a query takes: up to and including the first that reaches `want`
