@@ -264,3 +264,16 @@ def file_ids(arrays: dict, next_id: Any) -> tuple[np.ndarray, int]:
             raise FormatError(f"params.next_id ({next_id}) must be greater than every id "
                               f"(largest: {hi}); auto ids would repeat")
     return ids, next_id
+
+
+def user_stacklevel() -> int:
+    """The ``warnings.warn`` stacklevel, for the function calling this, that names the first
+    frame outside vecpress: the user's line, however deep the library's calls go."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import MAX_NORM, as_f32_matrix, check_choice, check_magnitude
+from .._validate import MAX_NORM, as_f32_matrix, check_choice, check_magnitude, user_stacklevel
 from ..errors import (
     DTypeError,
     NonFiniteError,
@@ -160,4 +160,4 @@ def warn_small_training(n: int, ksub: int, what: str) -> None:
     if n < need:
         warnings.warn(f"{what}: {n} training vectors for {ksub} centroids per codebook; k-means "
                       f"wants at least {need} (39 per centroid) for codebooks that generalise",
-                      SmallTrainingSetWarning, stacklevel=4)
+                      SmallTrainingSetWarning, stacklevel=user_stacklevel())
