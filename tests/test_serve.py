@@ -46,15 +46,19 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def files(data, tmp_path_factory) -> dict[str, Path]:
     """One saved file per index type: exact (ip), IVF-PQ 4-bit + rerank (ip), PQ 8-bit +
-    rerank (l2, so padding is +inf), and an untrained IVF."""
+    rerank (l2, so padding is +inf), a Matryoshka cascade (cosine, one rerank per stage),
+    binary codes + rerank, and an untrained IVF."""
     base, _ = data
     d = tmp_path_factory.mktemp("serve")
     flat = vp.FlatIndex(DIM, "ip", threads=1)
     ivf = vp.IVFIndex(DIM, 16, vp.ProductQuantizer(DIM, 8, 4), "ip", nprobe=4, rerank=50,
                       threads=1)
     pq = vp.PQIndex(DIM, "l2", M=8, nbits=8, rerank=20, threads=1)
+    mat = vp.MatryoshkaIndex(DIM, "cosine", dims=(8, 16, DIM), rerank=(200, 50), threads=1)
+    binary = vp.BinaryIndex(DIM, rerank=50, query="float", threads=1)
     out = {}
-    for name, index in (("flat", flat), ("ivf", ivf), ("pq", pq)):
+    for name, index in (("flat", flat), ("ivf", ivf), ("pq", pq), ("mat", mat),
+                        ("binary", binary)):
         if not index.is_trained:
             index.train(base)
         index.add(base)
@@ -125,7 +129,7 @@ def urls(files) -> Iterator[dict[str, str]]:
     """Read-only servers (no test here writes to them), one per index file."""
     with contextlib.ExitStack() as stack:
         yield {name: stack.enter_context(running(serve.create_app(files[name])))
-               for name in ("flat", "ivf", "pq", "untrained")}
+               for name in ("flat", "ivf", "pq", "mat", "binary", "untrained")}
 
 
 @pytest.fixture
@@ -160,6 +164,7 @@ def assert_same(body: dict, expected: tuple[np.ndarray, np.ndarray]) -> None:
     ("flat", {}), ("flat", {"threads": 2}),
     ("ivf", {}), ("ivf", {"nprobe": 9, "rerank": 10}), ("ivf", {"rerank": 0}),
     ("pq", {}), ("pq", {"rerank": 0}),
+    ("mat", {}), ("mat", {"rerank": [100, 20]}), ("binary", {}), ("binary", {"rerank": 5}),
 ])
 def test_search_equals_in_process(urls, files, data, client, name, params):
     _, q = data
@@ -185,7 +190,7 @@ def test_padding_is_null(urls, files, data, client):
 
 
 @needs_filter
-@pytest.mark.parametrize("name", ["flat", "ivf", "pq"])
+@pytest.mark.parametrize("name", ["flat", "ivf", "pq", "mat", "binary"])
 def test_filter(urls, files, data, client, name):
     _, q = data
     rng = np.random.default_rng(3)
