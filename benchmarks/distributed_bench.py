@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import vecpress as vp
+from vecpress import _core
 
 
 def load() -> list[float]:
@@ -64,6 +65,8 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=50_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--limit", type=int, default=0, help="use the first N base vectors (0: all)")
+    ap.add_argument("--coarse-nlist", type=int, nargs="*", default=[1024, 16384, 65536],
+                    help="also time coarse quantization (1,000 queries, nprobe 256) at these nlist")
     args = ap.parse_args()
 
     import ray
@@ -118,6 +121,21 @@ def main() -> None:
         print(f"single add {threads}t", steps[f"single_add_{threads}t"], flush=True)
         single = ix
     vp.set_num_threads(None)
+
+    # ---- the router's coarse quantization at larger nlist (random centroids: the cost only
+    # depends on nlist x dim), for docs/scale.md ------------------------------------------
+    coarse = []
+    crng = np.random.default_rng(1)
+    for nlist in args.coarse_nlist:
+        cent = crng.standard_normal((nlist, dim)).astype(np.float32)
+        metric = _core.METRICS["ip"]
+        _core.flat_search(cent, queries[:50], dim, metric, 256, 2)
+        dt, _ = timed(lambda cent=cent: _core.flat_search(cent, queries, dim, metric, 256, 2),
+                      args.repeats)
+        coarse.append({"nlist": nlist, "qps": round(len(queries) / dt), "threads": 2,
+                       "load": load()})
+        print("coarse", coarse[-1], flush=True)
+    results["coarse_quantization"] = coarse
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -239,6 +257,13 @@ def markdown(r: dict) -> str:
         "R@10: neighbour recall against exact search (gt_ids.npy).",
         "",
     ]
+    if r.get("coarse_quantization"):
+        lines += ["## Coarse quantization (the router's step, and each shard's)", "",
+                  "1,000 queries against nlist random centroids, top 256, 2 threads:", "",
+                  "| nlist | QPS | load (1 min) |", "|--:|--:|--:|"]
+        lines += [f"| {c['nlist']:,} | {c['qps']:,} | {c['load'][0]} |"
+                  for c in r["coarse_quantization"]]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -93,12 +93,14 @@ def saved(sharded, tmp_path_factory):
 
 
 # ---- exactness ----------------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["merged", "shards"])
 @pytest.mark.parametrize("k,nprobe,rerank", [(10, 8, 100), (10, 16, 0), (10, 32, 200),
                                              (100, 8, 50), (1, 4, 100)])
-def test_same_ids_and_scores_as_single_process(single, sharded, data, k, nprobe, rerank):
+def test_same_ids_and_scores_as_single_process(single, sharded, data, k, nprobe, rerank,
+                                               where):
     q = data[1]
     s1, i1 = single.search(q, k, nprobe=nprobe, rerank=rerank)
-    s2, i2 = sharded.search(q, k, nprobe=nprobe, rerank=rerank)
+    s2, i2 = sharded.search(q, k, nprobe=nprobe, rerank=rerank, rerank_where=where)
     np.testing.assert_array_equal(i2, i1)
     np.testing.assert_array_equal(s2, s1)
     assert s2.dtype == np.float32 and i2.dtype == np.int64
@@ -305,6 +307,8 @@ def test_bad_input(local_ray, sharded, trained, data):
         sharded.search(data[1], 0)
     with pytest.raises(vp.ParameterError):
         sharded.search(data[1], 10, nprobe=0)
+    with pytest.raises(vp.ParameterError, match="rerank_where"):
+        sharded.search(data[1], 10, rerank_where="router")
     with pytest.raises(vp.ParameterError):
         ShardedIVFIndex.build(trained, data[0][:100], num_shards=NLIST + 1)
     with pytest.raises(vp.NotTrainedError):

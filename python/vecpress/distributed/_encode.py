@@ -215,7 +215,8 @@ def encode(index: IVFIndex, data: Any, *, ids: Any = None, num_workers: int = 1,
         ds = data.map_batches(_DatasetEncoder, fn_constructor_args=([boxed_index],
                                                                     threads_per_worker),
                               batch_size=chunk_rows, batch_format="numpy",
-                              concurrency=num_workers, num_cpus=threads_per_worker)
+                              compute=ray.data.ActorPoolStrategy(size=num_workers),
+                              num_cpus=threads_per_worker)
         ds.context.execution_options.preserve_order = True
         return ds, None
     sources = sources_of(data, index.dim)
@@ -233,7 +234,7 @@ def encode(index: IVFIndex, data: Any, *, ids: Any = None, num_workers: int = 1,
     ds = ds.map_batches(_RangeEncoder, fn_constructor_args=([boxed_index, sources, ids_ref],
                                                             threads_per_worker),
                         batch_size=1, batch_format="numpy",
-                        concurrency=min(num_workers, len(ranges)),
+                        compute=ray.data.ActorPoolStrategy(size=min(num_workers, len(ranges))),
                         num_cpus=threads_per_worker)
     ds.context.execution_options.preserve_order = True
     return ds, n

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._rwlock import RWLock
-from ..errors import FormatError
+from ..errors import FormatError, UnknownIdError
 from ..filters import IdSelector
 from ..indexes.base import load
 from ..indexes.ivf import IVFIndex
@@ -175,7 +175,7 @@ class ShardServer:
 
     def search(self, queries: np.ndarray, packed: np.ndarray, routes: dict[int, np.ndarray],
                candidates: int, nprobe: int, exact: bool, threads: int | None,
-               filter_spec: tuple | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+               filter_spec: tuple | None) -> tuple:
         """The best ``candidates`` of this actor's shards for each query, by code score.
 
         queries : float32 (nq, dim), the queries routed to this actor
@@ -185,14 +185,15 @@ class ShardServer:
         exact : also return the exact scores of the candidates (``Index.score``)
         filter_spec : None or (allow ids | None, deny ids | None)
 
-        Returns (code scores (nq, c) float32, ids (nq, c) int64 (-1 = none), exact scores
-        (nq, c) float32 or None), best code score first, ties by the lower id.
+        Returns (code scores (nq, c) float32, ids (nq, c) int64 (-1 = none), the shard of
+        each candidate (nq, c) int32, exact scores (nq, c) float32 or None), best code score
+        first, ties by the lower id.
         """
         queries, packed, routes = canon(queries), canon(packed), canon(routes)
         filter_spec = canon(filter_spec)
         selector = None if filter_spec is None else IdSelector(*filter_spec)
         nq = queries.shape[0]
-        parts_s, parts_i, parts_e = [], [], []
+        parts: list[tuple] = []
         larger = True
         for s, rows in routes.items():
             index = self.shards[s]
@@ -208,23 +209,38 @@ class ShardServer:
                                           threads=threads, filter=selector)
                     sc[pick[:real]], ids[pick[:real]] = s_[:real], i_[:real]
                 ex = index.score(queries[rows], ids) if exact else None
-            full_s = np.full((nq, c), -np.inf if larger else np.inf, np.float32)
-            full_i = np.full((nq, c), -1, np.int64)
-            full_s[rows], full_i[rows] = sc, ids
-            parts_s.append(full_s)
-            parts_i.append(full_i)
+            full = [np.full((nq, c), -np.inf if larger else np.inf, np.float32),
+                    np.full((nq, c), -1, np.int64), np.full((nq, c), s, np.int32),
+                    np.full((nq, c), np.nan, np.float32) if exact else None]
+            full[0][rows], full[1][rows] = sc, ids
             if exact:
-                full_e = np.full((nq, c), np.nan, np.float32)
-                full_e[rows] = ex
-                parts_e.append(full_e)
-        if not parts_s:
+                full[3][rows] = ex
+            parts.append(full)
+        if not parts:
             empty = np.zeros((nq, 0), np.float32)
-            return empty, np.zeros((nq, 0), np.int64), (empty if exact else None)
-        s_all, i_all = np.concatenate(parts_s, 1), np.concatenate(parts_i, 1)
-        e_all = np.concatenate(parts_e, 1) if exact else None
-        keep = min(candidates, s_all.shape[1])
-        s_out, i_out, e_out = take_best(keep, larger, s_all, i_all, e_all)
-        return s_out, i_out, e_out
+            return (empty, np.zeros((nq, 0), np.int64), np.zeros((nq, 0), np.int32),
+                    empty if exact else None)
+        cols = [np.concatenate([p[j] for p in parts], 1) if parts[0][j] is not None else None
+                for j in range(4)]
+        keep = min(candidates, cols[1].shape[1])
+        return take_best(keep, larger, cols[0], cols[1], cols[2], cols[3])
+
+    def score(self, queries: np.ndarray, parts: dict[int, tuple[np.ndarray, np.ndarray]]
+              ) -> dict[int, np.ndarray]:
+        """Exact scores of candidates: parts {shard: (rows int64 (m,) into queries, ids
+        int64 (m, c), -1 = none)} -> {shard: float32 (m, c)}. An id removed since the
+        search that found it scores as none (-inf / +inf)."""
+        queries, parts = canon(queries), canon(parts)
+        out = {}
+        for s, (rows, ids) in parts.items():
+            index = self.shards[s]
+            with self.locks[s].read():
+                try:
+                    out[s] = index.score(queries[rows], ids)
+                except UnknownIdError:
+                    gone = (ids >= 0) & ~np.isin(ids, index.ids)
+                    out[s] = index.score(queries[rows], np.where(gone, -1, ids))
+        return out
 
     def info(self) -> dict[str, Any]:
         return {"shards": {s: len(ix) for s, ix in self.shards.items()}}

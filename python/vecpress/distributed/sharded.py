@@ -38,7 +38,7 @@ from ..indexes.base import MAX_PADDED_RESULT, load
 from ..indexes.ivf import IVFIndex
 from ._canon import canon, dumps, loads
 from ._encode import DEFAULT_CHUNK, encode, sources_of
-from ._merge import merge_results
+from ._merge import merge_results, take_best
 from ._shard import ShardServer, file_sha256, model_digest, packed_in_batch
 
 MANIFEST = "manifest.json"
@@ -402,7 +402,8 @@ class ShardedIVFIndex:
     # ---- search ------------------------------------------------------------------------
     def search(self, queries: Any, k: int, *, nprobe: int | None = None,
                rerank: int | None = None, threads: int | None = None,
-               filter: Any = None) -> tuple[np.ndarray, np.ndarray]:
+               filter: Any = None, rerank_where: str = "merged"
+               ) -> tuple[np.ndarray, np.ndarray]:
         """The k best vectors for each query, as ``IVFIndex.search`` on one machine.
 
         Parameters
@@ -415,6 +416,12 @@ class ShardedIVFIndex:
         threads : kernel threads per shard for this call
         filter : allowed ids (int64 array) or a :class:`vecpress.IdSelector`; sent to
             every shard (a filtered search is not routed by probed lists)
+        rerank_where : "merged" (default): the router merges the shards' candidates by code
+            score, then asks the shards holding the global top ``rerank`` for their exact
+            scores (two round trips; as much exact scoring as one machine does).
+            "shards": each shard scores its own top ``rerank`` exactly in the same round
+            trip (one round trip, but up to num_shards times the exact scoring). Both
+            return the same ids and scores.
 
         Returns
         -------
@@ -423,6 +430,8 @@ class ShardedIVFIndex:
         if not self._actors:
             raise ParameterError("this ShardedIVFIndex is closed")
         t = self._template
+        if rerank_where not in ("merged", "shards"):
+            raise ParameterError(f"rerank_where must be 'merged' or 'shards', got {rerank_where!r}")
         q = as_f32_matrix(queries, "queries", t.dim)
         k = check_k(k)
         params = t._search_params(rerank=rerank, threads=threads, nprobe=nprobe)
@@ -453,6 +462,7 @@ class ShardedIVFIndex:
             hit = np.ones((self.num_shards, nq), bool)
             spec = (selector.allow, selector.deny)
         packed = packed_in_batch(nq)
+        one_trip = bool(depth) and rerank_where == "shards"
         calls = []
         for a, shards in enumerate(self._actor_shards):
             shards = [s for s in shards if self._sizes.get(s, 0) and hit[s].any()]
@@ -464,22 +474,68 @@ class ShardedIVFIndex:
             routes = {s: pos[np.flatnonzero(hit[s])] for s in shards}
             calls.append((rows, self._actors[a].search.remote(
                 np.ascontiguousarray(q[rows]), packed[rows], routes, cand, params.nprobe,
-                bool(depth), shard_threads, spec)))
+                one_trip, shard_threads, spec)))
         results = _get([ref for _, ref in calls])
         width = sum(r[1].shape[1] for r in results)
         code = np.full((nq, width), -np.inf if code_larger else np.inf, np.float32)
         ids = np.full((nq, width), -1, np.int64)
-        exact = np.full((nq, width), np.nan, np.float32) if depth else None
+        shard = np.full((nq, width), -1, np.int32)
+        exact = np.full((nq, width), np.nan, np.float32) if one_trip else None
         col = 0
-        for (rows, _), (s_, i_, e_) in zip(calls, results):
+        for (rows, _), (s_, i_, h_, e_) in zip(calls, results):
             w = i_.shape[1]
-            code[rows, col:col + w] = s_
-            ids[rows, col:col + w] = i_
-            if depth:
+            code[rows, col:col + w], ids[rows, col:col + w] = s_, i_
+            shard[rows, col:col + w] = h_
+            if one_trip:
                 exact[rows, col:col + w] = e_
             col += w
-        scores, out_ids = merge_results(code, ids, exact, kk, cand, code_larger, exact_larger)
+        if not depth or one_trip:
+            scores, out_ids = merge_results(code, ids, exact, kk, cand, code_larger, exact_larger)
+            return _pad(scores, out_ids, k, larger)
+        # the global best `cand` by code score, then their exact scores from their shards
+        _, cand_ids, cand_shard = take_best(cand, code_larger, code, ids, shard)
+        exact = self._score(q, cand_ids, cand_shard, exact_larger)
+        cand_ids = np.where(np.isfinite(exact), cand_ids, -1)  # removed meanwhile: none
+        scores, out_ids = merge_results(exact, cand_ids, None, kk, kk, exact_larger,
+                                        exact_larger)
         return _pad(scores, out_ids, k, larger)
+
+    def _score(self, q: np.ndarray, ids: np.ndarray, shard: np.ndarray, larger: bool
+               ) -> np.ndarray:
+        """Exact scores (nq, c) float32 of candidate ids (nq, c) from the shards holding them
+        (shard (nq, c), -1 = none), one call per actor; none -> -inf / +inf."""
+        nq, c = ids.shape
+        out = np.full((nq, c), -np.inf if larger else np.inf, np.float32)
+        calls = []
+        for a, shards in enumerate(self._actor_shards):
+            parts, where = {}, {}
+            mine = np.isin(shard, shards)
+            rows_a = np.flatnonzero(mine.any(axis=1))
+            if rows_a.size == 0:
+                continue
+            for s in shards:
+                mask = shard[rows_a] == s
+                rows = np.flatnonzero(mask.any(axis=1))
+                if rows.size == 0:
+                    continue
+                # this shard's candidates first in each row, the rest cut off
+                order = np.argsort(~mask[rows], axis=1, kind="stable")
+                width = int(mask[rows].sum(axis=1).max())
+                order = order[:, :width]
+                sub = np.take_along_axis(ids[rows_a[rows]], order, 1)
+                sub = np.where(np.take_along_axis(mask[rows], order, 1), sub, -1)
+                parts[s] = (rows, sub)
+                where[s] = (rows_a[rows], order)
+            calls.append((where, self._actors[a].score.remote(np.ascontiguousarray(q[rows_a]),
+                                                              parts)))
+        for (where, _), got in zip(calls, _get([ref for _, ref in calls])):
+            for s, (rows, order) in where.items():
+                valid = np.take_along_axis(shard[rows], order, 1) == s
+                block = out[rows]
+                np.put_along_axis(block, order, np.where(valid, got[s], np.take_along_axis(
+                    block, order, 1)), 1)
+                out[rows] = block
+        return out
 
     # ---- writes --------------------------------------------------------------------------
     def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
