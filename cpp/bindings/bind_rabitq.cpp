@@ -30,6 +30,20 @@ Matrix<float> consts(const py::array& a, int64_t nq) {
   return Q;
 }
 
+// Checks that packed is the fast-scan layout (nblocks, rabitq_fs_block_bytes(D)) of n codes
+// of dimension D (from the codes); returns D. (That it was built from those very codes is
+// the caller's contract: the layout is a cache of them.)
+int64_t packed_dim(const Matrix<uint8_t>& P, int64_t n, int64_t D) {
+  if (P.cols != rabitq_fs_block_bytes(D))
+    throw shape_error("packed must have rabitq_fs_block_bytes(D) = " +
+                      std::to_string(rabitq_fs_block_bytes(D)) + " columns for the codes' D = " +
+                      std::to_string(D) + ", got " + std::to_string(P.cols));
+  if (n < 0 || P.rows != fastscan_nblocks(n))
+    throw shape_error("packed must have ceil(n / 32) rows for n = " + std::to_string(n) +
+                      ", got " + std::to_string(P.rows));
+  return D;
+}
+
 }  // namespace
 
 void bind_rabitq(py::module_& m) {
@@ -109,6 +123,78 @@ void bind_rabitq(py::module_& m) {
         },
         py::arg("qplanes"), py::arg("qb"), py::arg("qconsts"), py::arg("codes"),
         py::arg("largest"), py::arg("k"), py::arg("nthreads") = 0, py::arg("allow") = py::none());
+
+  m.def("rabitq_fs_block_bytes", &rabitq_fs_block_bytes, py::arg("D"));
+
+  m.def("rabitq_fastscan_pack",
+        [](py::array codes) {
+          auto C = matrix<uint8_t>(codes, "codes");
+          int64_t D = code_dim(C);
+          auto out = empty<uint8_t>({fastscan_nblocks(C.rows), rabitq_fs_block_bytes(D)});
+          uint8_t* op = out.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_fastscan_pack(C.ptr, C.rows, D, op);
+          }
+          return out;
+        },
+        py::arg("codes"));
+
+  m.def("rabitq_fastscan_tables",
+        [](py::array qrot) {
+          auto Q = matrix<float>(qrot, "qrot");
+          if (Q.cols <= 0 || Q.cols % 64 != 0)
+            throw shape_error("qrot must have D columns, a positive multiple of 64");
+          auto out = empty<float>({Q.rows, Q.cols / 4, int64_t(16)});
+          float* op = out.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_fastscan_tables(Q.ptr, Q.rows, Q.cols, op);
+          }
+          return out;
+        },
+        py::arg("qrot"));
+
+  m.def("rabitq_fastscan_scores",
+        [](py::array qrot, py::array qconsts, py::array codes, py::array packed, bool exact,
+           int nthreads) {
+          auto C = matrix<uint8_t>(codes, "codes");
+          auto P = matrix<uint8_t>(packed, "packed");
+          int64_t n = C.rows, D = packed_dim(P, n, code_dim(C));
+          auto Q = matrix<float>(qrot, "qrot", D);
+          auto K = consts(qconsts, Q.rows);
+          auto out = empty<float>({Q.rows, n});
+          float* op = out.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_fastscan_scores(Q.ptr, K.ptr, Q.rows, C.ptr, P.ptr, n, D, exact, op, nthreads);
+          }
+          return out;
+        },
+        py::arg("qrot"), py::arg("qconsts"), py::arg("codes"), py::arg("packed"),
+        py::arg("exact") = false, py::arg("nthreads") = 0);
+
+  m.def("rabitq_fastscan_search",
+        [](py::array qrot, py::array qconsts, py::array codes, py::array packed, bool largest,
+           int k, int rescore, int nthreads, py::object allow) {
+          auto C = matrix<uint8_t>(codes, "codes");
+          auto P = matrix<uint8_t>(packed, "packed");
+          int64_t n = C.rows, D = packed_dim(P, n, code_dim(C));
+          auto Q = matrix<float>(qrot, "qrot", D);
+          auto K = consts(qconsts, Q.rows);
+          check_k(k);
+          if (rescore < 0) throw py::value_error("rescore must be non-negative");
+          const uint64_t* ap = row_filter(allow, n);
+          TopKOut<> out(Q.rows, k);
+          {
+            py::gil_scoped_release nogil;
+            rabitq_fastscan_search(Q.ptr, K.ptr, Q.rows, C.ptr, P.ptr, n, D, largest, k, rescore, out.vp,
+                                   out.ip, nthreads, ap);
+          }
+          return out.result();
+        },
+        py::arg("qrot"), py::arg("qconsts"), py::arg("codes"), py::arg("packed"), py::arg("largest"),
+        py::arg("k"), py::arg("rescore"), py::arg("nthreads") = 0, py::arg("allow") = py::none());
 }
 
 }  // namespace bind

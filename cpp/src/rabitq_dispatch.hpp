@@ -13,6 +13,13 @@ struct RabitqFns {
   // Integer: every level returns exactly the same values.
   void (*ip_block)(const uint64_t* q, int64_t nq, int qb, const uint64_t* x, int64_t nx,
                    int64_t xstride, int64_t nwords, int32_t* out, int64_t ldo);
+  // Fast-scan first stage, one 32-vector block for nq queries: from the block's uint16 sums
+  // sc (nq, 32) and factors fadd[32], fmul[32], with c (nq, 4) = [c0, c1, c2, thr] per query,
+  //   est[i * 32 + v] = fma(fmul[v], fma(c2, float(sc[i * 32 + v]), c1), fadd[v] + c0)
+  // (explicit fused multiply-adds: every level returns the same floats), and mask[i] bit v
+  // set when est is not strictly worse than thr (largest: est >= thr, else est <= thr).
+  void (*fs_correct)(const uint16_t* sc, int64_t nq, const float* fadd, const float* fmul,
+                     const float* c, bool largest, float* est, uint32_t* mask);
 };
 
 extern const RabitqFns rabitq_scalar;

@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 
+#include "vecpress/fastscan.hpp"
 #include "vecpress/types.hpp"
 
 namespace vecpress {
@@ -52,5 +53,42 @@ void rabitq_scores(const uint64_t* qplanes, int64_t nq, int qb, const float* qc,
 void rabitq_search(const uint64_t* qplanes, int64_t nq, int qb, const float* qc,
                    const uint8_t* codes, int64_t n, int64_t D, bool largest, int k,
                    float* out_vals, idx_t* out_ids, int nthreads, const uint64_t* allow = nullptr);
+
+// ---- fast-scan (the PQ 4-bit fast-scan machinery over the sign bits) -------------------
+//
+// Each group of 4 rotated dimensions (group m = dims 4m..4m+3, bit j = dim 4m + j) is one
+// 4-bit sub-code, M = D / 4 groups, packed in fastscan.hpp's block layout; each 32-vector
+// block is followed by the block's f_add[32] and f_mul[32] float32 (0 for padding vectors):
+//   packed (nblocks, rabitq_fs_block_bytes(D)) uint8, nblocks = fastscan_nblocks(n).
+// A float query's table T (M, 16): T[m][c] = sum_j (2 bit_j(c) - 1) q'[4m + j], so that
+// S = sum_m T[m][code_m] = <2b - 1, q'> and the estimate is
+//   est = f_add + qc[0] + qc[1] * (f_mul / 2) * S        (qc as in rabitq_search)
+// (the float-query estimator: no query rounding). The scan quantizes T to uint8 LUTs
+// (fastscan_quantize_luts), sums them per 32-vector block with the PQ fast-scan block
+// kernel, turns a block's uint16 sums into estimates with each vector's f_add / f_mul at
+// once (vectorised), keeps the `rescore` best per query in a heap, and re-scores those with
+// the float tables (the exact float-query estimate) to return the best k.
+inline int64_t rabitq_fs_block_bytes(int64_t D) { return fastscan_block_bytes(D / 4) + 2 * 32 * 4; }
+
+// codes (n, rabitq_code_bytes(D)) -> packed (nblocks * rabitq_fs_block_bytes(D)) uint8.
+void rabitq_fastscan_pack(const uint8_t* codes, int64_t n, int64_t D, uint8_t* packed);
+
+// Float tables (nq, D / 4, 16) of rotated queries qrot (nq, D).
+void rabitq_fastscan_tables(const float* qrot, int64_t nq, int64_t D, float* tables);
+
+// Estimates (nq, n) of every vector of codes (n, rabitq_code_bytes(D)) and their packed
+// layout: exact=false gives the scan's first stage (quantized LUT sums corrected per vector),
+// exact=true the float-query estimate it re-scores with (read from codes).
+void rabitq_fastscan_scores(const float* qrot, const float* qc, int64_t nq, const uint8_t* codes,
+                            const uint8_t* packed, int64_t n, int64_t D, bool exact, float* out, int nthreads);
+
+// Top-k (nq, k) by the float-query estimate among the `rescore` (raised to k, capped at n)
+// best first-stage estimates per query (per base slice when the base is split across
+// threads), best first, padded with id -1; ids are rows. allow: optional row bitmap.
+// codes: the rows packed was built from (the second stage reads them).
+void rabitq_fastscan_search(const float* qrot, const float* qc, int64_t nq, const uint8_t* codes,
+                            const uint8_t* packed, int64_t n, int64_t D, bool largest, int k, int rescore,
+                            float* out_vals, idx_t* out_ids, int nthreads,
+                            const uint64_t* allow = nullptr);
 
 }  // namespace vecpress

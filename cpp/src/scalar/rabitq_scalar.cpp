@@ -1,5 +1,7 @@
 // Portable RaBitQ integer scan (no popcnt instruction assumed): the reference
 // the AVX2 variant is tested against.
+#include <cmath>
+
 #include "rabitq_dispatch.hpp"
 
 namespace vecpress {
@@ -28,9 +30,24 @@ void ip_block_ref(const uint64_t* q, int64_t nq, int qb, const uint64_t* x, int6
     }
 }
 
+void fs_correct_ref(const uint16_t* sc, int64_t nq, const float* fadd, const float* fmul,
+                    const float* c, bool largest, float* est, uint32_t* mask) {
+  for (int64_t i = 0; i < nq; ++i) {
+    const float* ci = c + 4 * i;
+    uint32_t bits = 0;
+    for (int v = 0; v < 32; ++v) {
+      float t = std::fma(ci[2], float(sc[i * 32 + v]), ci[1]);
+      float e = std::fma(fmul[v], t, fadd[v] + ci[0]);
+      est[i * 32 + v] = e;
+      if (largest ? e >= ci[3] : e <= ci[3]) bits |= uint32_t(1) << v;
+    }
+    mask[i] = bits;
+  }
+}
+
 }  // namespace
 
-const RabitqFns rabitq_scalar = {ip_block_ref};
+const RabitqFns rabitq_scalar = {ip_block_ref, fs_correct_ref};
 
 }  // namespace detail
 }  // namespace vecpress

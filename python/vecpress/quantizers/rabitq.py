@@ -205,8 +205,7 @@ class RaBitQuantizer(Quantizer):
         per-query constants (nq, 8) float32 [q_add, s, Delta, -Delta sum(u) / 2, v_l,
         eps0 |q'|, eps0 Delta sqrt(D) / 4, 0] (see cpp/include/vecpress/rabitq.hpp)."""
         D, qb = self.D, self.qb
-        qr = q - self.centroid
-        qp = self.rotate(qr)
+        qp, qc = self.float_query(q)
         lo = qp.min(axis=1)
         span = qp.max(axis=1) - lo
         levels = (1 << qb) - 1
@@ -216,6 +215,24 @@ class RaBitQuantizer(Quantizer):
         planes = np.empty((qp.shape[0], qb, D // 8), np.uint8)
         for p in range(qb):
             planes[:, p] = np.packbits((u >> p) & 1, axis=1, bitorder="little")
+        qc = qc.astype(np.float64)
+        qc[:, 2] = delta
+        qc[:, 3] = -delta * u.sum(axis=1, dtype=np.float64) / 2.0
+        qc[:, 4] = lo
+        # rounding error of <ō, q'>: sum_t ō_t xi_t, var(xi_t) <= Delta^2 / 4, so its std is at
+        # most Delta / 2, times |r| / a = f_mul sqrt(D) / 2 for the estimate
+        qc[:, 6] = self.epsilon * delta * math.sqrt(D) / 4.0
+        return (np.ascontiguousarray(planes.reshape(qp.shape[0], -1)).view(np.uint64),
+                qc.astype(np.float32))
+
+    def float_query(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The float query's view for the fast-scan kernels (qb = 0: no rounding) of queries
+        q (nq, dim) float32 (validated by the caller): the rotated centred queries q' (nq, D)
+        float32 and constants (nq, 8) float32 [q_add, s, 0, 0, 0, eps0 |q'|, 0, 0] (the
+        layout of :meth:`query_codes`; the estimate is f_add + q_add + s (f_mul / 2)
+        <2b - 1, q'>)."""
+        qr = q - self.centroid
+        qp = self.rotate(qr)
         qc = np.zeros((qp.shape[0], 8), np.float64)
         if self.metric == "l2":
             qc[:, 0] = np.einsum("ij,ij->i", qr, qr, dtype=np.float64)
@@ -223,15 +240,14 @@ class RaBitQuantizer(Quantizer):
         else:
             qc[:, 0] = q.astype(np.float64) @ self.centroid.astype(np.float64)
             qc[:, 1] = 1.0
-        qc[:, 2] = delta
-        qc[:, 3] = -delta * u.sum(axis=1, dtype=np.float64) / 2.0
-        qc[:, 4] = lo
         qc[:, 5] = self.epsilon * np.sqrt(np.einsum("ij,ij->i", qp, qp, dtype=np.float64))
-        # rounding error of <ō, q'>: sum_t ō_t xi_t, var(xi_t) <= Delta^2 / 4, so its std is at
-        # most Delta / 2, times |r| / a = f_mul sqrt(D) / 2 for the estimate
-        qc[:, 6] = self.epsilon * delta * math.sqrt(D) / 4.0
-        return (np.ascontiguousarray(planes.reshape(qp.shape[0], -1)).view(np.uint64),
-                qc.astype(np.float32))
+        return qp, qc.astype(np.float32)
+
+    def pack_fastscan(self, codes: Any) -> np.ndarray:
+        """The fast-scan layout (ceil(n / 32), block bytes) uint8 of codes (n, code_size): the
+        sign bits as D / 4 four-bit sub-codes in 32-vector blocks, each followed by its
+        vectors' f_add and f_mul (see cpp/include/vecpress/rabitq.hpp)."""
+        return _core.rabitq_fastscan_pack(as_codes(codes, self.code_size))
 
     def _dither(self, q: np.ndarray) -> np.ndarray:
         """Uniform [0, 1) offsets (nq, D) float32 of the randomized rounding: a table fixed by

@@ -1,0 +1,309 @@
+// RaBitQ fast-scan: the 1-bit codes' sign bits read as 4-bit sub-codes (4 dimensions per
+// group) and scanned with the PQ 4-bit fast-scan block kernel against the float query's
+// per-group tables quantized to uint8; each block's sums become estimates with the
+// vectors' own factors at once (RabitqFns::fs_correct), the best `rescore` per query are
+// kept, and those are re-scored with the float tables (layout and formulas in rabitq.hpp).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "blocked_topk.hpp"
+#include "dispatch.hpp"
+#include "rabitq_dispatch.hpp"
+#include "vecpress/parallel.hpp"
+#include "vecpress/rabitq.hpp"
+#include "vecpress/topk.hpp"
+
+namespace vecpress {
+namespace {
+
+constexpr int64_t kQueryBlock = 8;  // 8 queries' LUTs (8 * M * 16 bytes) stay in L1
+
+void check_dim(int64_t D) {
+  VP_CHECK(D > 0 && D % 64 == 0, "RaBitQ: the padded dimension must be a positive multiple of 64");
+}
+
+// Byte and nibble shift of (vector i of its block, group m) in a block (fastscan.hpp layout).
+inline int64_t nibble_byte(int64_t i, int64_t m) { return (m / 2) * 32 + (m & 1) * 16 + (i & 15); }
+inline int nibble_shift(int64_t i) { return i < 16 ? 0 : 4; }
+
+struct Layout {
+  int64_t D, M, bb, stride;
+  explicit Layout(int64_t d)
+      : D(d), M(d / 4), bb(fastscan_block_bytes(d / 4)), stride(rabitq_fs_block_bytes(d)) {}
+  const uint8_t* block(const uint8_t* packed, int64_t b) const { return packed + b * stride; }
+  const float* fadd(const uint8_t* packed, int64_t b) const {
+    return reinterpret_cast<const float*>(block(packed, b) + bb);
+  }
+  const float* fmul(const uint8_t* packed, int64_t b) const { return fadd(packed, b) + 32; }
+  // The float-query estimate of row v of codes (n, rabitq_code_bytes(D)):
+  // f_add + qc[0] + qc[1] * (f_mul / 2) * S, S = sum_m T[m][code_m] summed as four partial
+  // sums (groups m mod 4) added at the end ((s0 + s1) + (s2 + s3)): four short dependency
+  // chains instead of one of D / 4 adds. It reads the row (one or two cache lines), not
+  // the packed block, whose nibbles of one vector are spread over the whole block.
+  float exact(const uint8_t* codes, int64_t v, const float* T, const float* qc) const {
+    const uint8_t* row = codes + v * rabitq_code_bytes(D);
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t byte = 0; byte < D / 8; byte += 2) {  // D / 8 is a multiple of 8
+      const float* t = T + 32 * byte;
+      s0 += t[row[byte] & 15];
+      s1 += t[16 + (row[byte] >> 4)];
+      s2 += t[32 + (row[byte + 1] & 15)];
+      s3 += t[48 + (row[byte + 1] >> 4)];
+    }
+    float f[2];
+    std::memcpy(f, row + D / 8, sizeof f);
+    return f[0] + qc[0] + qc[1] * (0.5f * f[1] * ((s0 + s1) + (s2 + s3)));
+  }
+  // Prefetches row v (its sign bits and factors) ahead of exact().
+  void prefetch(const uint8_t* codes, int64_t v) const {
+    const uint8_t* row = codes + v * rabitq_code_bytes(D);
+    __builtin_prefetch(row);
+    __builtin_prefetch(row + rabitq_code_bytes(D) - 1);
+  }
+};
+
+// Per-query state of the first stage: the float tables, the uint8 LUTs and the
+// correction constants [c0, c1, c2] (rabitq_dispatch.hpp) that turn a LUT sum into an
+// estimate. fastscan_quantize_luts (largest=true) maps a table sum S to the quantized sum
+// Q ~ a (-S - L), L = sum_m min_c(-T[m][c]), so S ~ -Q / a - L and
+//   est = f_add + q_add + s (f_mul / 2) S = (f_add + q_add) + f_mul (-s L / 2 + (-s / (2a)) Q).
+struct Queries {
+  std::vector<float> tables, cst;
+  std::vector<uint8_t> luts;
+};
+
+Queries prepare(const float* qrot, const float* qc, int64_t nq, int64_t D, int nthreads) {
+  const int64_t M = D / 4, Mp = fastscan_mpad(M);
+  Queries p;
+  p.tables.resize(nq * M * 16);
+  p.luts.resize(nq * Mp * 16);
+  p.cst.resize(nq * 3);
+  parallel_for((nq + 63) / 64, nthreads, [&](int64_t t) {
+    const int64_t q0 = t * 64, nqi = std::min<int64_t>(64, nq - q0);
+    float* T = p.tables.data() + q0 * M * 16;
+    rabitq_fastscan_tables(qrot + q0 * D, nqi, D, T);
+    std::vector<float> scales(nqi);
+    fastscan_quantize_luts(T, nqi, M, true, p.luts.data() + q0 * Mp * 16, scales.data());
+    for (int64_t i = 0; i < nqi; ++i) {
+      const float* Ti = T + i * M * 16;
+      float L = 0;  // in group order, the minima as fastscan_quantize_luts finds them
+      for (int64_t m = 0; m < M; ++m) {
+        float mn = -Ti[m * 16];
+        for (int c = 1; c < 16; ++c) mn = std::min(mn, -Ti[m * 16 + c]);
+        L += mn;
+      }
+      const float s = qc[(q0 + i) * kRabitqQueryConsts + 1], a = scales[i];
+      float* c = p.cst.data() + (q0 + i) * 3;
+      c[0] = qc[(q0 + i) * kRabitqQueryConsts];
+      c[1] = -s * L / 2;
+      c[2] = a > 0 ? -s / (2 * a) : 0.0f;
+    }
+  });
+  return p;
+}
+
+// The first stage over blocks [b0, b1) for nqb queries: fn(b, nv, est (nqb, 32), mask (nqb))
+// per block, with thr (nqb) the current thresholds the masks are computed against.
+template <class Fn>
+void first_stage(const detail::RabitqFns& rf, const detail::AdcFns& af, const Layout& lay,
+                 const uint8_t* luts, const float* cst, int64_t nqb, const uint8_t* packed,
+                 int64_t n, int64_t b0, int64_t b1, bool largest, const float* thr, Fn&& fn) {
+  const int64_t Mp = fastscan_mpad(lay.M);
+  std::vector<uint16_t> thr16(nqb, 0xFFFF), sc(nqb * 32);
+  std::vector<uint32_t> mask16(nqb), mask(nqb);
+  std::vector<float> c(nqb * 4), est(nqb * 32);
+  for (int64_t i = 0; i < nqb; ++i) std::memcpy(&c[4 * i], cst + 3 * i, 3 * sizeof(float));
+  for (int64_t b = b0; b < b1; ++b) {
+    af.fastscan_block(lay.block(packed, b), Mp, luts, nqb, thr16.data(), sc.data(), mask16.data());
+    for (int64_t i = 0; i < nqb; ++i) c[4 * i + 3] = thr[i];
+    rf.fs_correct(sc.data(), nqb, lay.fadd(packed, b), lay.fmul(packed, b), c.data(), largest,
+                  est.data(), mask.data());
+    fn(b, std::min<int64_t>(32, n - b * 32), est.data(), mask.data());
+  }
+}
+
+// The first stage's candidate list: the `keep` best (estimate, row) pairs, ties by lower row.
+// Candidates not worse than the threshold are appended to a buffer of 2 * keep; when it
+// fills, the best `keep` are selected (nth_element) and the threshold becomes the worst of
+// them. Appending is cheaper than a heap's sift (the first stage offers ~ keep * ln(n / keep)
+// candidates per query), and the final set is the same: the exact best `keep`.
+template <class Cmp>
+class Reservoir {
+ public:
+  Reservoir(int keep, const uint64_t* allow) : keep_(keep), allow_(allow) {
+    v_.reserve(2 * keep);
+    id_.reserve(2 * keep);
+  }
+  float threshold() const { return thr_; }
+  void push(float v, idx_t id) {
+    if (Cmp::worse(v, thr_) || !row_allowed(allow_, id)) return;
+    v_.push_back(v);
+    id_.push_back(id);
+    if (int(v_.size()) == 2 * keep_) shrink();
+  }
+  // The kept rows (at most keep), in no particular order.
+  const std::vector<idx_t>& finish() {
+    if (int(v_.size()) > keep_) shrink();
+    return id_;
+  }
+
+ private:
+  void shrink() {
+    std::vector<int> ord(v_.size());
+    for (size_t i = 0; i < ord.size(); ++i) ord[i] = int(i);
+    std::nth_element(ord.begin(), ord.begin() + (keep_ - 1), ord.end(), [&](int a, int b) {
+      return Cmp::better(v_[a], id_[a], v_[b], id_[b]);
+    });
+    std::vector<float> v(keep_);
+    std::vector<idx_t> id(keep_);
+    for (int i = 0; i < keep_; ++i) {
+      v[i] = v_[ord[i]];
+      id[i] = id_[ord[i]];
+    }
+    thr_ = v_[ord[keep_ - 1]];
+    v_.assign(v.begin(), v.end());
+    id_.assign(id.begin(), id.end());
+  }
+
+  int keep_;
+  const uint64_t* allow_;
+  float thr_ = Cmp::template worst<float>();
+  std::vector<float> v_;
+  std::vector<idx_t> id_;
+};
+
+template <class Cmp>
+void search_range(const detail::RabitqFns& rf, const detail::AdcFns& af, const Layout& lay,
+                  const Queries& p, const float* qc, int64_t q0, int64_t nqb,
+                  const uint8_t* codes, const uint8_t* packed, int64_t n, int64_t b0, int64_t b1, int k, int rescore,
+                  float* vals, idx_t* ids, const uint64_t* allow) {
+  const int64_t M = lay.M, Mp = fastscan_mpad(M);
+  std::vector<Reservoir<Cmp>> res;
+  res.reserve(nqb);
+  for (int64_t i = 0; i < nqb; ++i) res.emplace_back(rescore, allow);
+  std::vector<float> thr(nqb, Cmp::template worst<float>());
+  const bool largest = std::is_same<Cmp, Larger>::value;
+  first_stage(rf, af, lay, p.luts.data() + q0 * Mp * 16, p.cst.data() + q0 * 3, nqb, packed, n,
+              b0, b1, largest, thr.data(),
+              [&](int64_t b, int64_t nv, const float* est, const uint32_t* mask) {
+                const idx_t id0 = b * 32;
+                const uint32_t valid = nv >= 32 ? ~uint32_t(0) : (uint32_t(1) << nv) - 1;
+                for (int64_t i = 0; i < nqb; ++i) {
+                  uint32_t bits = mask[i] & valid;
+                  if (!bits) continue;
+                  auto& r = res[i];
+                  while (bits) {
+                    int v = __builtin_ctz(bits);
+                    bits &= bits - 1;
+                    r.push(est[i * 32 + v], id0 + v);
+                  }
+                  thr[i] = r.threshold();
+                }
+              });
+  // Second stage: the float-query estimate of the kept candidates.
+  for (int64_t i = 0; i < nqb; ++i) {
+    const float* T = p.tables.data() + (q0 + i) * M * 16;
+    const float* c = qc + (q0 + i) * kRabitqQueryConsts;
+    TopK<float, Cmp> h(vals + i * k, ids + i * k, k);
+    const std::vector<idx_t>& cand = res[i].finish();
+    // the candidates' rows are scattered over the codes: fetch them all first, so the
+    // misses overlap instead of each stalling its own estimate
+    for (idx_t id : cand) lay.prefetch(codes, id);
+    for (idx_t id : cand) h.push(lay.exact(codes, id, T, c), id);
+    h.finalize();
+  }
+}
+
+}  // namespace
+
+void rabitq_fastscan_pack(const uint8_t* codes, int64_t n, int64_t D, uint8_t* packed) {
+  check_dim(D);
+  const Layout lay(D);
+  const int64_t cb = rabitq_code_bytes(D);
+  std::memset(packed, 0, size_t(fastscan_nblocks(n) * lay.stride));
+  for (int64_t v = 0; v < n; ++v) {
+    const uint8_t* row = codes + v * cb;
+    uint8_t* block = packed + (v / 32) * lay.stride;
+    const int64_t i = v % 32;
+    for (int64_t byte = 0; byte < D / 8; ++byte) {
+      block[nibble_byte(i, 2 * byte)] |= uint8_t((row[byte] & 15) << nibble_shift(i));
+      block[nibble_byte(i, 2 * byte + 1)] |= uint8_t((row[byte] >> 4) << nibble_shift(i));
+    }
+    std::memcpy(block + lay.bb + 4 * i, row + D / 8, 4);             // f_add
+    std::memcpy(block + lay.bb + 128 + 4 * i, row + D / 8 + 4, 4);   // f_mul
+  }
+}
+
+void rabitq_fastscan_tables(const float* qrot, int64_t nq, int64_t D, float* tables) {
+  check_dim(D);
+  const int64_t M = D / 4;
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t m = 0; m < M; ++m) {
+      const float* q = qrot + i * D + 4 * m;
+      float* t = tables + (i * M + m) * 16;
+      for (int c = 0; c < 16; ++c) {
+        float s = 0;
+        for (int j = 0; j < 4; ++j) s += (c >> j & 1) ? q[j] : -q[j];
+        t[c] = s;
+      }
+    }
+}
+
+void rabitq_fastscan_scores(const float* qrot, const float* qc, int64_t nq, const uint8_t* codes,
+                            const uint8_t* packed, int64_t n, int64_t D, bool exact, float* out, int nthreads) {
+  check_dim(D);
+  if (nq == 0 || n == 0) return;
+  const Layout lay(D);
+  const Queries p = prepare(qrot, qc, nq, D, nthreads);
+  const auto& rf = detail::rabitq_fns();
+  const auto& af = detail::adc_fns();
+  const int64_t Mp = fastscan_mpad(lay.M);
+  const int64_t nqb = (nq + kQueryBlock - 1) / kQueryBlock;
+  parallel_for(nqb, nthreads, [&](int64_t t) {
+    const int64_t q0 = t * kQueryBlock, nqi = std::min(kQueryBlock, nq - q0);
+    if (exact) {
+      for (int64_t i = q0; i < q0 + nqi; ++i)
+        for (int64_t v = 0; v < n; ++v)
+          out[i * n + v] = lay.exact(codes, v, p.tables.data() + i * lay.M * 16,
+                                     qc + i * kRabitqQueryConsts);
+      return;
+    }
+    std::vector<float> thr(nqi, -std::numeric_limits<float>::infinity());
+    first_stage(rf, af, lay, p.luts.data() + q0 * Mp * 16, p.cst.data() + q0 * 3, nqi, packed,
+                n, 0, fastscan_nblocks(n), true, thr.data(),
+                [&](int64_t b, int64_t nv, const float* est, const uint32_t*) {
+                  for (int64_t i = 0; i < nqi; ++i)
+                    std::memcpy(out + (q0 + i) * n + b * 32, est + i * 32, nv * sizeof(float));
+                });
+  });
+}
+
+void rabitq_fastscan_search(const float* qrot, const float* qc, int64_t nq, const uint8_t* codes,
+                            const uint8_t* packed, int64_t n, int64_t D, bool largest, int k, int rescore,
+                            float* out_vals, idx_t* out_ids, int nthreads,
+                            const uint64_t* allow) {
+  check_dim(D);
+  VP_CHECK(k >= 0, "k must be non-negative");
+  if (nq == 0 || k == 0) return;
+  rescore = int(std::max<int64_t>(k, std::min<int64_t>(rescore, std::max<int64_t>(n, 1))));
+  const Layout lay(D);
+  const Queries p = prepare(qrot, qc, nq, D, nthreads);
+  const auto& rf = detail::rabitq_fns();
+  const auto& af = detail::adc_fns();
+  auto run = [&](auto cmp) {
+    using Cmp = decltype(cmp);
+    detail::blocked_topk<float, Cmp>(
+        nq, fastscan_nblocks(n), kQueryBlock, 64, k, out_vals, out_ids, nthreads,
+        [&](int64_t q0, int64_t nqb, int64_t b0, int64_t b1, float* v, idx_t* id) {
+          search_range<Cmp>(rf, af, lay, p, qc, q0, nqb, codes, packed, n, b0, b1, k, rescore, v, id,
+                            allow);
+        });
+  };
+  if (largest) run(Larger{}); else run(Smaller{});
+}
+
+}  // namespace vecpress
