@@ -234,3 +234,30 @@ def test_searches_run_in_parallel(data):
     for t in threads:
         t.join(60)
     assert peak[0] >= 2
+
+
+def test_searches_run_while_an_add_encodes(data):
+    """add() encodes under the shared lock: a search is not held up by a slow encode."""
+    index = _built("ivf", data)
+    entered, release = threading.Event(), threading.Event()
+    original = index._encode_rows
+
+    def slow_encode(x):
+        entered.set()
+        release.wait(30)
+        return original(x)
+
+    index._encode_rows = slow_encode
+    adder = threading.Thread(target=index.add, args=(data[N0:N0 + 100],))
+    adder.start()
+    assert entered.wait(30)
+    done = []
+    searcher = threading.Thread(target=lambda: done.append(index.search(data[:4], 5)))
+    searcher.start()
+    searcher.join(10)
+    finished_while_encoding = bool(done)
+    release.set()
+    adder.join(30)
+    searcher.join(30)
+    assert finished_while_encoding
+    assert len(index) == N0 + 100

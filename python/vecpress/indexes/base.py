@@ -30,7 +30,9 @@ The search pipeline runs strictly downward, once per call::
 
 Subclass hooks (arrays arrive validated, float32, normalised and rotated):
 
-- ``_add_rows(x)``: encode and append n rows (the base appends the vector store).
+- ``_encode_rows(x) -> encoded`` (from the trained model only; runs beside searches) and
+  ``_append_rows(encoded)`` (under the exclusive lock); the base appends the vector store
+  and ids. Indexes that keep the default implement ``_add_rows(x)`` (both at once).
 - ``_scan(q, n_candidates, params) -> (scores, rows)``: the n_candidates best stored
   rows (int64, -1 padded) with the kernel's scores.
 - ``_keep_rows(keep)``: keep the rows where the bool mask is True, in order.
@@ -117,6 +119,21 @@ def writes(method):
     return locked
 
 
+def trains(method):
+    """As :func:`writes`, for a method that changes the trained model (an add encoding
+    beside it encodes again)."""
+    import functools
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock.write():
+            result = method(self, *args, **kwargs)
+            self._version += 1
+            self._model_version += 1
+            return result
+    return locked
+
+
 class Index:
     """Base class of all vecpress indexes (see the module docstring)."""
 
@@ -140,6 +157,7 @@ class Index:
         self._device: dict | None = None  # payload copies on a resident (GPU) backend
         self._lock = RWLock()  # shared: searches and saves; exclusive: add/remove/train
         self._version = 0  # bumped by every write: compiled filters and caches key on it
+        self._model_version = 0  # bumped by train(): adds encoded before it encode again
         self._id_order: tuple | None = None  # (version, sorted ids, their rows)
 
     def __getstate__(self) -> dict:
@@ -165,7 +183,6 @@ class Index:
     def is_trained(self) -> bool:
         return True
 
-    @writes
     def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
         """Add vectors (atomically: a search sees all of them or none; thread-safe).
 
@@ -183,28 +200,46 @@ class Index:
         self._check_ready()
         x = as_f32_matrix(vectors, "vectors", self.dim)
         n = x.shape[0]
-        if ids is None:
+        given = None if ids is None else as_ids(ids, n)
+        while True:
+            # Encoding reads only the trained model, so it runs beside searches (shared
+            # lock); the exclusive part only appends. A train() in between (possible only
+            # while the index is empty) makes it encode again.
+            with self._lock.read():
+                self._check_ready()
+                prepared = check_magnitude(self._prepare(x, CPU))
+                if self._store is not None:
+                    self._store.check(prepared)
+                encoded = self._encode_rows(prepared)
+                model = self._model_version
+            with self._lock.write():
+                if model != self._model_version:
+                    continue
+                new_ids = self._new_ids(given, n)
+                # the subclass appends first: a failure leaves the index as it was
+                self._append_rows(encoded)
+                if self._store is not None:
+                    self._store.append(prepared)
+                self._ids.append(new_ids)
+                self._device = None  # re-uploaded by the next GPU search
+                self._next_id = max(self._next_id, int(new_ids.max()) + 1)
+                self._version += 1
+                return new_ids
+
+    def _new_ids(self, given: np.ndarray | None, n: int) -> np.ndarray:
+        """The ids of n rows being added: the given ones (checked against the index) or the
+        next n auto ids. Call with the exclusive lock held."""
+        if given is None:
             if self._next_id > np.iinfo(np.int64).max - n:
                 raise ParameterError("auto ids would pass 2**63 - 1; pass explicit ids")
-            new_ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
-        else:
-            new_ids = as_ids(ids, n)
-            clash = np.isin(new_ids, self._ids.data) if len(self) else None
-            if clash is not None and clash.any():
-                dup = new_ids[clash]
-                raise DuplicateIdError(
-                    f"{dup.size} id(s) are already in the index (e.g. {dup[:5].tolist()}); "
-                    "remove them first or choose new ids")
-        x = check_magnitude(self._prepare(x, CPU))
-        if self._store is not None:
-            self._store.check(x)
-        self._add_rows(x)  # the subclass encodes first: a failure leaves the index as it was
-        if self._store is not None:
-            self._store.append(x)
-        self._ids.append(new_ids)
-        self._device = None  # re-uploaded by the next GPU search
-        self._next_id = max(self._next_id, int(new_ids.max()) + 1)
-        return new_ids
+            return np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        clash = np.isin(given, self._ids.data) if len(self) else None
+        if clash is not None and clash.any():
+            dup = given[clash]
+            raise DuplicateIdError(
+                f"{dup.size} id(s) are already in the index (e.g. {dup[:5].tolist()}); "
+                "remove them first or choose new ids")
+        return given
 
     def transform(self, vectors: Any) -> np.ndarray:
         """Vectors (n, dim) float32 as the index stores and scores them: unit norm for
@@ -491,8 +526,19 @@ class Index:
         return CPU.unit_rows(x) if self.metric == "cosine" else x
 
     # ---- hooks ------------------------------------------------------------
+    def _encode_rows(self, x: np.ndarray) -> Any:
+        """What ``_append_rows`` appends for rows x (prepared float32), computed from the
+        trained model only: add() calls it under the shared lock, beside searches. The
+        default defers the encoding to ``_add_rows`` (under the exclusive lock)."""
+        return x
+
+    def _append_rows(self, encoded: Any) -> None:
+        """Append what ``_encode_rows`` returned (the vector store and ids are appended by
+        the base). Runs under the exclusive lock."""
+        self._add_rows(encoded)
+
     def _add_rows(self, x: np.ndarray) -> None:
-        """Encode and append rows (the vector store, if any, is appended by the base)."""
+        """Encode and append rows in one step (indexes without ``_encode_rows``)."""
 
     def _scan(self, q, n_candidates: int, params: SearchParams):  # pragma: no cover
         raise NotImplementedError

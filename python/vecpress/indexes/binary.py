@@ -9,7 +9,7 @@ import numpy as np
 from .._validate import check_choice, file_array, file_finite
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.rotations import PCARotation
-from .base import SearchParams, register, writes
+from .base import SearchParams, register, trains
 from .coded import CodedIndex, refuse_retraining
 
 
@@ -59,7 +59,7 @@ class BinaryIndex(CodedIndex):
         rot_ok = self._rotation is None or self._rotation.is_trained
         return rot_ok and self.quantizer.is_trained
 
-    @writes
+    @trains
     def train(self, vectors: Any) -> BinaryIndex:
         """Fit the rotation and/or per-dimension thresholds on samples (n, dim).
 
@@ -95,8 +95,11 @@ class BinaryIndex(CodedIndex):
         """Binary codes (n, code_bytes) uint8 of float vectors (n, dim), as add() stores them."""
         return self.quantizer._encode(self.transform(vectors))
 
-    def _add_rows(self, x):
-        self._append_codes(self.quantizer._encode(x))
+    def _encode_rows(self, x):
+        return self.quantizer._encode(x)
+
+    def _append_rows(self, codes):
+        self._append_codes(codes)
 
     def _code_scores_larger(self) -> bool:
         return self.query == "float"

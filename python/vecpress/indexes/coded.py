@@ -29,7 +29,7 @@ class CodedIndex(Index):
     and rescores that many candidates exactly (per call: ``search(..., rerank=c)``).
 
     Subclasses set ``self.quantizer`` and call ``_init_codes(code_cols)`` in __init__,
-    append with ``_append_codes(codes)`` in ``_add_rows`` and scan ``self._arrays_on(be)
+    append with ``_append_codes(codes)`` in ``_append_rows`` and scan ``self._arrays_on(be)
     ["codes"]`` in ``_scan``.
     """
 

@@ -19,7 +19,7 @@ from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
-from .base import SearchParams, register, writes
+from .base import SearchParams, register, trains
 from .coded import CodedIndex, refuse_retraining
 
 _ADD_CHUNK = 65_536  # rows encoded per step of add() (progress bar, bounded temporaries)
@@ -113,7 +113,7 @@ class IVFIndex(CodedIndex):
         return self.centroids is not None and self.quantizer.is_trained and (
             self.store != "int8" or self._store is None or self._store.lo is not None)
 
-    @writes
+    @trains
     def train(self, vectors: Any) -> IVFIndex:
         """Learn the coarse centroids on sample vectors (n, dim), then the quantizer on the
         (residual) vectors and, for an int8 store, its per-dimension range. Only on an empty
@@ -134,24 +134,27 @@ class IVFIndex(CodedIndex):
         return self
 
     # ---- adding ---------------------------------------------------------------
-    def _add_rows(self, x: np.ndarray) -> None:
+    def _encode_rows(self, x: np.ndarray) -> tuple:
         # Encoded in chunks (bounded temporaries, a progress bar on large adds) and appended
         # only once every chunk is encoded, so a failure leaves the index as it was.
         bar = Progress(math.ceil(x.shape[0] / _ADD_CHUNK), None, "IVF add", "chunk")
         parts = []
         try:
             for s in range(0, x.shape[0], _ADD_CHUNK):
-                parts.append(self._encode_rows(x[s:s + _ADD_CHUNK]))
+                parts.append(self._encode_chunk(x[s:s + _ADD_CHUNK]))
                 bar()
         finally:
             bar.close()
-        codes, lists, terms = (np.concatenate(p) for p in zip(*parts))
+        return tuple(np.concatenate(p) for p in zip(*parts))
+
+    def _append_rows(self, encoded: tuple) -> None:
+        codes, lists, terms = encoded
         self._append_codes(codes)
         self._lists.append(lists)
         if self.metric == "l2":
             self._row_term.append(terms)
 
-    def _encode_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _encode_chunk(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(codes in the stored byte layout, list numbers int32, L2 term float32) of rows x."""
         lists, _ = _core.kmeans_assign(x, self.centroids, self.threads)
         codes = self.quantizer.encode(self._residuals(x, lists))

@@ -12,7 +12,7 @@ from .._validate import as_f32_matrix, check_choice, check_count, check_int, che
 from ..errors import ParameterError
 from ..metrics import recall_at_k
 from ..quantizers.rotations import PCARotation
-from .base import SearchParams, register, writes
+from .base import SearchParams, register, trains
 from .coded import refuse_retraining
 from .flat import FlatIndex
 
@@ -85,7 +85,7 @@ class MatryoshkaIndex(FlatIndex):
     def is_trained(self) -> bool:
         return self._rotation is None or self._rotation.is_trained
 
-    @writes
+    @trains
     def train(self, vectors: Any) -> MatryoshkaIndex:
         """Fit the rotation on sample vectors (n, dim); a no-op without rotation.
 

@@ -17,7 +17,7 @@ from .._validate import (
 from ..quantizers.nibbles import pack_nibbles, unpack_nibbles, upgrade_unpaired
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.rotations import PQRotation
-from .base import SearchParams, register, writes
+from .base import SearchParams, register, trains
 from .coded import CodedIndex, refuse_retraining
 
 
@@ -87,7 +87,7 @@ class PQIndex(CodedIndex):
         for reranking; 4-bit search also builds a fast-scan copy of the codes."""
         return float(self.code_bytes + self._store_bytes())
 
-    @writes
+    @trains
     def train(self, vectors: Any) -> PQIndex:
         """Learn the rotation (if any) and the codebooks from samples (n, dim), n >= 2**nbits.
 
@@ -108,9 +108,12 @@ class PQIndex(CodedIndex):
         return self.quantizer._encode(check_magnitude(self.transform(vectors)))  # as add() does
 
     # ---- hooks ------------------------------------------------------------
-    def _add_rows(self, x):
+    def _encode_rows(self, x):
         codes = self.quantizer._encode(x)
-        self._append_codes(codes if self.nbits == 8 else pack_nibbles(codes))
+        return codes if self.nbits == 8 else pack_nibbles(codes)
+
+    def _append_rows(self, codes):
+        self._append_codes(codes)
 
     def _codes_changed(self) -> None:
         self._packed = None

@@ -11,7 +11,7 @@ from ..errors import FormatError
 from ..quantizers.group_rq import GroupResidualQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles, upgrade_unpaired
 from ..quantizers.rq import ResidualQuantizer
-from .base import SearchParams, register, writes
+from .base import SearchParams, register, trains
 from .coded import CodedIndex, refuse_retraining
 
 
@@ -87,7 +87,7 @@ class RQIndex(CodedIndex):
     def is_trained(self) -> bool:
         return self.quantizer.is_trained and (self.metric != "l2" or self._norm_range is not None)
 
-    @writes
+    @trains
     def train(self, vectors: Any, progress: bool | None = None) -> RQIndex:
         """Learn the codebooks (and, for "l2", the norm range) from vectors (n, dim).
 
@@ -121,7 +121,10 @@ class RQIndex(CodedIndex):
         t[:L] = vmin + (np.arange(L) + 0.5) * ((vmax - vmin) / L)
         return t
 
-    def _add_rows(self, x):
+    def _append_rows(self, codes):
+        self._append_codes(codes)
+
+    def _encode_rows(self, x):
         codes, _, rn = self.quantizer._encode_with_stats(x)
         if self._paired:
             codes = pack_nibbles(codes)
@@ -129,7 +132,7 @@ class RQIndex(CodedIndex):
             vmin, vmax = self._norm_range
             nc = _core.rq_encode_norms(rn, vmin, vmax, self.norm_bits)
             codes = np.concatenate([codes, nc[:, None]], axis=1)
-        self._append_codes(codes)
+        return codes
 
     def _tables(self, q):
         t = self.quantizer._tables(q, -2.0 if self.metric == "l2" else 1.0,
