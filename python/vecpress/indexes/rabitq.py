@@ -20,7 +20,7 @@ from .._validate import (
 from ..backends import CPU
 from ..errors import FormatError
 from ..quantizers.rabitq import ROUNDS, RaBitQuantizer, random_signs
-from .base import SearchParams, register, writes
+from .base import SearchParams, register, trains
 from .coded import CodedIndex, refuse_retraining
 
 
@@ -100,7 +100,7 @@ class RaBitQIndex(CodedIndex):
     def is_trained(self) -> bool:
         return self.quantizer.is_trained
 
-    @writes
+    @trains
     def train(self, vectors: Any) -> RaBitQIndex:
         """Learn the centroid (the mean of the sample (n, dim)). Only on an empty index: when
         it holds vectors (encoded against the current centroid) this raises
@@ -148,8 +148,11 @@ class RaBitQIndex(CodedIndex):
             bound = (np.abs(qc[:, 1:2]) * (qc[:, 5:6] * f_err[None, :])).astype(np.float32)
             return est, bound
 
-    def _add_rows(self, x):
-        self._append_codes(self.quantizer._encode(x))
+    def _encode_rows(self, x):
+        return self.quantizer._encode(x)
+
+    def _append_rows(self, codes):
+        self._append_codes(codes)
 
     def _codes_changed(self) -> None:
         self._packed = None
