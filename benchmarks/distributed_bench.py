@@ -166,7 +166,10 @@ def main() -> None:
         row: dict = {"nprobe": nprobe, "rerank": args.rerank}
         single.search(queries[:50], 10, nprobe=nprobe)  # warm-up (groups the lists)
         sharded.search(queries[:50], 10, nprobe=nprobe)
-        for name, ix, kw in (("single", single, {"threads": 2}), ("sharded", sharded, {})):
+        variants = (("single", single, {"threads": 2}), ("single1t", single, {"threads": 1}),
+                    ("sharded", sharded, {}),
+                    ("sharded_rerank_on_shards", sharded, {"rerank_where": "shards"}))
+        for name, ix, kw in variants:
             dt, (s, i) = timed(lambda ix=ix, kw=kw: ix.search(queries, 10, nprobe=nprobe, **kw),
                                args.repeats)
             row[f"{name}_qps"] = round(len(queries) / dt)
@@ -180,15 +183,20 @@ def main() -> None:
             row[f"{name}_p50_ms_b1"] = round(1000 * float(np.median(lat)), 3)
             row[name] = (s, i)
         (s1, i1), (s2, i2) = row.pop("single"), row.pop("sharded")
-        row["same_ids"] = bool(np.array_equal(i1, i2))
-        row["same_scores"] = bool(np.array_equal(s1, s2))
-        row["queries_with_different_ids"] = int((i1 != i2).any(axis=1).sum())
+        (s3, i3), (s4, i4) = row.pop("single1t"), row.pop("sharded_rerank_on_shards")
+        row["same_ids"] = bool(np.array_equal(i1, i2) and np.array_equal(i1, i3)
+                               and np.array_equal(i1, i4))
+        row["same_scores"] = bool(np.array_equal(s1, s2) and np.array_equal(s1, s3)
+                                  and np.array_equal(s1, s4))
+        row["queries_with_different_ids"] = int(((i1 != i2) | (i1 != i4)).any(axis=1).sum())
         row["load"] = load()
         rows.append(row)
         print(row, flush=True)
     results["search"] = rows
+    l2s = sharded.list_to_shard
     sharded.close()
     ray.shutdown()
+    results["breakdown"] = breakdown(trained, single, base, queries, l2s, args)
     results["wall_s"] = round(time.perf_counter() - t_start, 1)
     results["load_at_end"] = load()
 
@@ -197,6 +205,52 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "results.md").write_text(markdown(results))
     print(f"wrote {out}/results.json and results.md")
+
+
+def breakdown(trained, single, base, queries, l2s, args) -> list[dict]:
+    """Where the fan-out's time goes, without Ray: one thread, in this process, the same
+    shards (a ShardServer holding all of them) against the single index."""
+    from vecpress.distributed import coarse_probes, encode_rows
+    from vecpress.distributed._canon import dumps
+    from vecpress.distributed._encode import append_encoded
+    from vecpress.distributed._shard import ShardServer, packed_in_batch
+
+    vp.set_num_threads(1)
+    shards = int(l2s.max()) + 1
+    srv = ShardServer(1)
+    srv.create(list(range(shards)), dumps(trained))
+    for start in range(0, base.shape[0], 65_536):
+        enc = encode_rows(trained, base[start:start + 65_536])
+        owner = l2s[enc["list"]]
+        for s in range(shards):
+            m = owner == s
+            ids = np.flatnonzero(m).astype(np.int64) + start
+            append_encoded(srv.shards[s], ids, {key: v[m] for key, v in enc.items()})
+    out = []
+    metric = _core.METRICS["ip"]
+    for nprobe in args.nprobe:
+        probes = coarse_probes(trained, queries, nprobe)
+        routes = {s: np.flatnonzero((l2s[probes] == s).any(axis=1)) for s in range(shards)}
+        packed = packed_in_batch(len(queries))
+        r = args.rerank
+        srv.search(queries, packed, routes, r, nprobe, False, 1, None)  # groups the lists
+        row = {"nprobe": nprobe, "rerank": r, "threads": 1, "shards": shards,
+               "mean_shards_per_query": round(float(np.mean(
+                   [np.unique(l2s[p]).size for p in probes])), 2)}
+        row["single_search_s"], _ = timed(
+            lambda: single.search(queries, 10, nprobe=nprobe, threads=1), args.repeats)
+        row["single_candidates_s"], _ = timed(
+            lambda: single.search(queries, r, nprobe=nprobe, rerank=0, threads=1), args.repeats)
+        row["shards_candidates_s"], _ = timed(
+            lambda: srv.search(queries, packed, routes, r, nprobe, False, 1, None), args.repeats)
+        row["coarse_s"], _ = timed(lambda: _core.flat_search(
+            trained.centroids, queries, trained.dim, metric, nprobe, 1), args.repeats)
+        row = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+        row["load"] = load()
+        out.append(row)
+        print("breakdown", row, flush=True)
+    vp.set_num_threads(None)
+    return out
 
 
 def markdown(r: dict) -> str:
@@ -238,25 +292,45 @@ def markdown(r: dict) -> str:
         "",
         "## Search: sharded against single process (same model, nprobe, rerank)",
         "",
-        "| nprobe | rerank | single QPS (b1000) | sharded QPS (b1000) | single p50 ms (b1) | "
-        "sharded p50 ms (b1) | single R@10 | sharded R@10 | same ids | same scores | load |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|---|---|--:|",
+        "| nprobe | rerank | index | QPS (b1000) | p50 ms (b1) | R@10 |",
+        "|--:|--:|---|--:|--:|--:|",
     ]
+    names = {"single": "single process, 2 threads", "single1t": "single process, 1 thread",
+             "sharded": "sharded, rerank after the merge (default)",
+             "sharded_rerank_on_shards": "sharded, rerank on each shard (one round trip)"}
     for row in r["search"]:
-        lines.append(
-            f"| {row['nprobe']} | {row['rerank']} | {row['single_qps']:,} | {row['sharded_qps']:,} "
-            f"| {row['single_p50_ms_b1']} | {row['sharded_p50_ms_b1']} | {row['single_recall10']} "
-            f"| {row['sharded_recall10']} | {row['same_ids']} | {row['same_scores']} "
-            f"| {row['load'][0]} |")
+        for key, name in names.items():
+            lines.append(f"| {row['nprobe']} | {row['rerank']} | {name} | {row[key + '_qps']:,} "
+                         f"| {row[key + '_p50_ms_b1']} | {row[key + '_recall10']} |")
+    lines += ["", "| nprobe | same ids (all four) | same scores (all four) | load (1 min) |",
+              "|--:|---|---|--:|"]
+    for row in r["search"]:
+        lines.append(f"| {row['nprobe']} | {row['same_ids']} | {row['same_scores']} "
+                     f"| {row['load'][0]} |")
     lines += [
         "",
         "b1000: one call with 1,000 queries; b1: one query per call (100 calls), the median "
-        "latency. Single process: 2 kernel threads. Sharded: the router coarse-quantizes, sends "
-        "each query to the shards owning its probed lists, each shard scans, returns its best "
-        f"{c['rerank']} candidates by code score with their exact scores, and the router merges. "
-        "R@10: neighbour recall against exact search (gt_ids.npy).",
+        "latency. Sharded: the router coarse-quantizes, sends each query to the shards owning "
+        f"its probed lists, each shard scans and returns its best {c['rerank']} candidates by "
+        "code score; by default the router merges them and asks the shards holding the global "
+        f"best {c['rerank']} for their exact scores (a second round trip); with rerank on the "
+        "shards each shard scores its own candidates exactly in the first. R@10: neighbour "
+        "recall against exact search (gt_ids.npy).",
         "",
     ]
+    if r.get("breakdown"):
+        lines += [
+            "## Where the fan-out's time goes (one thread, no Ray)", "",
+            f"Seconds for the {r['queries']:,} queries, in one process on one thread: the single index's "
+            "search (k=10 with rerank), its scan for the rerank candidates alone (k=rerank, no "
+            "rerank), and the shards' scans for their candidates (every shard the queries reach, "
+            "one after the other: the same scan work, split), and one coarse search:", "",
+            "| nprobe | shards reached per query | single search | single candidates | "
+            "shards' candidates (sum) | coarse search |", "|--:|--:|--:|--:|--:|--:|"]
+        lines += [f"| {b['nprobe']} | {b['mean_shards_per_query']} | {b['single_search_s']} "
+                  f"| {b['single_candidates_s']} | {b['shards_candidates_s']} | {b['coarse_s']} |"
+                  for b in r["breakdown"]]
+        lines.append("")
     if r.get("coarse_quantization"):
         lines += ["## Coarse quantization (the router's step, and each shard's)", "",
                   "1,000 queries against nlist random centroids, top 256, 2 threads:", "",

@@ -133,6 +133,27 @@ def test_search_calls_keep_block_kinds():
             assert sorted(seen) == list(range(sub.size))
 
 
+@pytest.mark.parametrize("metric,store", [("l2", "float32"), ("ip", "float16")])
+def test_ties_and_other_stores(local_ray, data, metric, store):
+    """Duplicated vectors tie on code and exact scores: the sharded index orders them as the
+    single process does (the float32 store's kernel: lower id; compact stores: candidate
+    order). L2 also checks the smaller-is-better merge and the per-row term."""
+    base, q = data
+    x = np.concatenate([base[:12_000], base[:1500]])  # ids 12000.. repeat ids 0..1499
+    ix = vp.IVFIndex(384, nlist=32, metric=metric, quantizer=vp.ProductQuantizer(384, 48, 8),
+                     rerank=50, store=store).train(base[:12_000:2])
+    ref = _copy(ix)
+    ref.add(x)
+    with ShardedIVFIndex.build(ix, x, num_shards=3, num_workers=2) as sh:
+        for k, nprobe, rerank in ((10, 4, 50), (100, 8, 0), (5, 2, 100)):
+            s1, i1 = ref.search(q, k, nprobe=nprobe, rerank=rerank)
+            s2, i2 = sh.search(q, k, nprobe=nprobe, rerank=rerank)
+            np.testing.assert_array_equal(i2, i1)
+            np.testing.assert_array_equal(s2, s1)
+        _, i2 = sh.search(q, 10, nprobe=4)
+        assert np.isin(i2, np.arange(12_000, 13_500)).any()  # duplicates do come back
+
+
 def test_build_layout(sharded, single, trained, data):
     assert len(sharded) == len(single) == len(data[0])
     sizes = sharded.shard_sizes()
@@ -166,6 +187,31 @@ def test_codes_do_not_depend_on_the_worker(local_ray, trained, single, data):
     np.testing.assert_array_equal(got["list"], ref["list"])
     # the single index added the same rows first: ids 0..n-1 are its first rows
     np.testing.assert_array_equal(got["code"], single._codes.data[:len(x)])
+
+
+def test_build_from_files_and_datasets(local_ray, trained, data, tmp_path):
+    """The same index from .npy files with explicit ids and from a Ray Dataset."""
+    base, q = data
+    x = base[:6000]
+    ids = np.arange(6000, dtype=np.int64) * 10 + 7
+    np.save(tmp_path / "a.npy", x[:2500])
+    ref = _copy(trained)
+    ref.add(x, ids)
+    want = ref.search(q, 10, nprobe=16)
+    with ShardedIVFIndex.build(trained, [tmp_path / "a.npy", x[2500:]], ids=ids, num_shards=3,
+                               num_workers=2, chunk_rows=1000) as ix:
+        got = ix.search(q, 10, nprobe=16)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])
+        assert ix.add(x[:1]).tolist() == [ids.max() + 1]
+    ds = ray.data.from_items([{"vector": v, "id": int(i)} for v, i in zip(x, ids)])
+    with ShardedIVFIndex.build(trained, ds, num_shards=2, num_workers=1) as ix:
+        got = ix.search(q, 10, nprobe=16)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])
+    dup = ray.data.from_items([{"vector": v, "id": 5} for v in x[:10]])
+    with pytest.raises(vp.DuplicateIdError):
+        ShardedIVFIndex.build(trained, dup, num_shards=2, num_workers=1)
 
 
 def test_balance_lists():

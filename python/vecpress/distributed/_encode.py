@@ -217,7 +217,7 @@ def encode(index: IVFIndex, data: Any, *, ids: Any = None, num_workers: int = 1,
                               batch_size=chunk_rows, batch_format="numpy",
                               compute=ray.data.ActorPoolStrategy(size=num_workers),
                               num_cpus=threads_per_worker)
-        ds.context.execution_options.preserve_order = True
+        _configure(ds)
         return ds, None
     sources = sources_of(data, index.dim)
     n = sum(s.n for s in sources)
@@ -236,5 +236,14 @@ def encode(index: IVFIndex, data: Any, *, ids: Any = None, num_workers: int = 1,
                         batch_size=1, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=min(num_workers, len(ranges))),
                         num_cpus=threads_per_worker)
-    ds.context.execution_options.preserve_order = True
+    _configure(ds)
     return ds, n
+
+
+def _configure(ds: Any) -> None:
+    """Rows in input order (each shard gets its rows in that order), and a vecpress error
+    raised by an encoder (bad vectors, repeated ids) surfaces as itself, not as Ray Data's
+    UserCodeException."""
+    ds.context.execution_options.preserve_order = True
+    if hasattr(ds.context, "raise_original_map_exception"):
+        ds.context.raise_original_map_exception = True

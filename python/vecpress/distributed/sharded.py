@@ -57,14 +57,26 @@ def _ray():
     return ray
 
 
+def _vecpress_cause(e: BaseException) -> VecpressError | None:
+    """The vecpress error a Ray task or Ray Data worker raised, from the wrappers around it."""
+    seen = 0
+    while e is not None and seen < 8:
+        # Ray's wrappers subclass the error's own class; the original is vecpress's
+        if isinstance(e, VecpressError) and type(e).__module__.startswith("vecpress."):
+            return e
+        e = getattr(e, "cause", None) or e.__cause__
+        seen += 1
+    return None
+
+
 def _get(refs: Any) -> Any:
     """ray.get, re-raising a vecpress error raised inside an actor as itself."""
     ray = _ray()
     try:
         return canon(ray.get(refs))
     except ray.exceptions.RayTaskError as e:
-        cause = getattr(e, "cause", None)
-        if isinstance(cause, VecpressError):
+        cause = _vecpress_cause(e)
+        if cause is not None:
             raise cause from None
         raise
 
@@ -289,9 +301,12 @@ class ShardedIVFIndex:
                 next_id = int(all_ids.max()) + 1 if seen and all_ids.size else 0
             else:
                 next_id = sum(sizes_by_shard.values())
-        except BaseException:
+        except BaseException as e:
             for a in actors:
                 ray.kill(a)
+            cause = _vecpress_cause(e)
+            if cause is not None and cause is not e:
+                raise cause from None  # e.g. raised in a Ray Data encoder
             raise
         return cls(template, l2s, actors, actor_shards, sizes_by_shard, next_id)
 
@@ -489,16 +504,20 @@ class ShardedIVFIndex:
             if one_trip:
                 exact[rows, col:col + w] = e_
             col += w
+        # equal exact scores: the float32 store's kernel puts the lower row first, the
+        # compact stores keep the candidates' order (by code score, then row)
+        ties = "id" if t.store == "float32" else "order"
         if not depth or one_trip:
-            scores, out_ids = merge_results(code, ids, exact, kk, cand, code_larger, exact_larger)
+            scores, out_ids = merge_results(code, ids, exact, kk, cand, code_larger, exact_larger,
+                                            ties)
             return _pad(scores, out_ids, k, larger)
         # the global best `cand` by code score, then their exact scores from their shards
         _, cand_ids, cand_shard = take_best(cand, code_larger, code, ids, shard)
         exact = self._score(q, cand_ids, cand_shard, exact_larger)
         cand_ids = np.where(np.isfinite(exact), cand_ids, -1)  # removed meanwhile: none
-        scores, out_ids = merge_results(exact, cand_ids, None, kk, kk, exact_larger,
-                                        exact_larger)
-        return _pad(scores, out_ids, k, larger)
+        scores, out_ids = take_best(kk, exact_larger, exact, cand_ids, ties=ties)
+        worst = np.float32(-np.inf if exact_larger else np.inf)
+        return _pad(np.where(out_ids >= 0, scores, worst).astype(np.float32), out_ids, k, larger)
 
     def _score(self, q: np.ndarray, ids: np.ndarray, shard: np.ndarray, larger: bool
                ) -> np.ndarray:
