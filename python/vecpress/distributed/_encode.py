@@ -45,7 +45,7 @@ def encode_rows(index: IVFIndex, vectors: Any) -> dict[str, np.ndarray]:
     store = index._store
     if store is not None:
         store.check(x)
-    codes, lists, terms = index._encode_rows(x)
+    codes, lists, terms = index._encode_chunk(x)  # add()'s encoder, without its progress bar
     out = {"list": lists, "code": codes, "term": terms}
     if store is not None:
         out["vector"] = x
@@ -57,14 +57,13 @@ def append_encoded(index: IVFIndex, ids: np.ndarray, enc: dict[str, np.ndarray])
     ``index.add(vectors, ids)`` would have, without encoding them again. The caller
     guarantees the ids are new (the sharded build checks them once, globally).
 
-    This reaches into IVFIndex's storage: it is the one place vecpress.distributed does,
-    and a public ``IVFIndex.add_encoded`` would replace it.
+    This is the exclusive half of ``Index.add`` (``_append_rows`` and the base's bookkeeping):
+    the one place vecpress.distributed reaches into an index's storage; a public
+    ``IVFIndex.add_encoded`` would replace it.
     """
     with index._lock.write():
-        index._append_codes(enc["code"])
-        index._lists.append(enc["list"].astype(np.int32, copy=False))
-        if index.metric == "l2":
-            index._row_term.append(enc["term"].astype(np.float32, copy=False))
+        index._append_rows((enc["code"], enc["list"].astype(np.int32, copy=False),
+                            enc["term"].astype(np.float32, copy=False)))
         if index._store is not None:
             index._store.append(enc["vector"])
         index._ids.append(ids)
