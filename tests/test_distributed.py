@@ -230,6 +230,10 @@ def test_reopen_on_other_worker_counts(saved, single, data, workers):
     assert all(len(e["sha256"]) == 64 and (saved / e["file"]).is_file() for e in m["shards"])
     with ShardedIVFIndex.open(saved, num_workers=workers) as ix:
         assert ix.num_workers == workers and len(ix) == len(single)
+        info = ix.shard_info()
+        assert sorted(info) == list(range(SHARDS))
+        assert all(v["store_mapped"] for v in info.values())  # rerank stores stay on disk
+        assert len({v["worker"] for v in info.values()}) == min(workers, SHARDS)
         for nprobe, rerank in ((8, 100), (16, 0)):
             s1, i1 = single.search(data[1], 10, nprobe=nprobe, rerank=rerank)
             s2, i2 = ix.search(data[1], 10, nprobe=nprobe, rerank=rerank)

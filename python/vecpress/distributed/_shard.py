@@ -242,5 +242,9 @@ class ShardServer:
                     out[s] = index.score(queries[rows], np.where(gone, -1, ids))
         return out
 
-    def info(self) -> dict[str, Any]:
-        return {"shards": {s: len(ix) for s, ix in self.shards.items()}}
+    def info(self) -> dict[int, dict[str, Any]]:
+        """{shard: {"vectors": n, "store_mapped": whether its rerank store is a memory map
+        of its file}}."""
+        return {s: {"vectors": len(ix),
+                    "store_mapped": bool(ix._store is not None and ix._store.mapped)}
+                for s, ix in self.shards.items()}

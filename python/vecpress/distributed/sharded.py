@@ -232,7 +232,8 @@ class ShardedIVFIndex:
         chunk_rows : rows per encoding task.
         list_to_shard : int (nlist,) shard of each list; default: balanced by list sizes
             estimated from up to 65,536 rows spread over the data.
-        threads : kernel threads of each shard's searches (default: all cores).
+        threads : kernel threads of each shard actor (default: all cores; with several
+            actors per node, give each about cores / actors).
         actor_options : ``ray.remote`` options of the shard actors (default: num_cpus 0,
             max_concurrency 4, SPREAD scheduling); e.g. {"memory": ...} on a cluster.
         """
@@ -318,6 +319,7 @@ class ShardedIVFIndex:
         one per shard; fewer: several shards per actor, balanced by vector counts).
 
         mmap : leave each shard's rerank store (and codes) memory-mapped from its file.
+        threads, actor_options : as for :meth:`build`.
         verify : check every file's sha256 against the manifest (in the actors, in
             parallel). A missing, corrupted or foreign file raises
             :class:`vecpress.FormatError`.
@@ -392,6 +394,14 @@ class ShardedIVFIndex:
     def list_to_shard(self) -> np.ndarray:
         """int32 (nlist,): the shard owning each inverted list (a copy)."""
         return self._list_to_shard.copy()
+
+    def shard_info(self) -> dict[int, dict[str, Any]]:
+        """{shard: {"vectors": n, "store_mapped": bool, "worker": actor number}}, asked
+        of the actors."""
+        out = {}
+        for a, d in enumerate(_get([actor.info.remote() for actor in self._actors])):
+            out.update({int(s): {**v, "worker": a} for s, v in d.items()})
+        return dict(sorted(out.items()))
 
     def shard_sizes(self) -> np.ndarray:
         """int64 (num_shards,): vectors per shard."""
