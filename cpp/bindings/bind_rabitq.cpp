@@ -2,6 +2,8 @@
 // with the GIL held, release it around the kernel, return numpy arrays.
 #include <pybind11/stl.h>
 
+#include <cmath>
+
 #include "arrays.hpp"
 #include "vecpress/rabitq.hpp"
 
@@ -16,6 +18,19 @@ int64_t code_dim(const Matrix<uint8_t>& C) {
     throw shape_error("RaBitQ codes must have D / 8 + 16 columns with D a multiple of 64, got " +
                       std::to_string(C.cols));
   return bits * 8;
+}
+
+// The padded dimension D of extended-code rows (n, rabitq_ex_row_bytes(D, ex_bits)) uint8
+// (ex_bits = 0: the 1-bit codes).
+int64_t ex_code_dim(const Matrix<uint8_t>& C, int ex_bits) {
+  if (ex_bits < 0 || ex_bits > 8) throw py::value_error("ex_bits must be in [0, 8]");
+  if (ex_bits == 0) return code_dim(C);
+  int64_t bits = C.cols - 4 * kRabitqFactors - 8;
+  if (bits <= 0 || (8 * bits) % (1 + ex_bits) != 0 || (8 * bits / (1 + ex_bits)) % 64 != 0)
+    throw shape_error("RaBitQ codes with ex_bits = " + std::to_string(ex_bits) +
+                      " must have (1 + ex_bits) D / 8 + 24 columns with D a multiple of 64, got " +
+                      std::to_string(C.cols));
+  return 8 * bits / (1 + ex_bits);
 }
 
 // Query bit planes (nq, qb * D / 64) uint64.
@@ -127,18 +142,84 @@ void bind_rabitq(py::module_& m) {
   m.def("rabitq_fs_block_bytes", &rabitq_fs_block_bytes, py::arg("D"));
 
   m.def("rabitq_fastscan_pack",
-        [](py::array codes) {
+        [](py::array codes, int ex_bits) {
           auto C = matrix<uint8_t>(codes, "codes");
-          int64_t D = code_dim(C);
+          int64_t D = ex_code_dim(C, ex_bits);
           auto out = empty<uint8_t>({fastscan_nblocks(C.rows), rabitq_fs_block_bytes(D)});
           uint8_t* op = out.mutable_data();
           {
             py::gil_scoped_release nogil;
-            rabitq_fastscan_pack(C.ptr, C.rows, D, op);
+            rabitq_fastscan_pack(C.ptr, C.rows, D, C.cols, op);
           }
           return out;
         },
-        py::arg("codes"));
+        py::arg("codes"), py::arg("ex_bits") = 0);
+
+  m.def("rabitq_ex_row_bytes", &rabitq_ex_row_bytes, py::arg("D"), py::arg("ex_bits"));
+
+  m.def("rabitq_ex_quantize",
+        [](py::array xrot, int ex_bits, int nthreads) {
+          auto X = matrix<float>(xrot, "xrot");
+          if (X.cols <= 0 || X.cols % 64 != 0)
+            throw shape_error("xrot must have D columns, a positive multiple of 64");
+          if (ex_bits < 1 || ex_bits > 8) throw py::value_error("ex_bits must be in [1, 8]");
+          auto out = empty<uint8_t>({X.rows, X.cols});
+          uint8_t* op = out.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_ex_quantize(X.ptr, X.rows, X.cols, ex_bits, op, nthreads);
+          }
+          return out;
+        },
+        py::arg("xrot"), py::arg("ex_bits"), py::arg("nthreads") = 0);
+
+  m.def("rabitq_ex_scores",
+        [](py::array qrot, py::array qconsts, py::array codes, int ex_bits, int nthreads) {
+          auto C = matrix<uint8_t>(codes, "codes");
+          if (ex_bits < 1) throw py::value_error("ex_bits must be in [1, 8]");
+          int64_t D = ex_code_dim(C, ex_bits);
+          auto Q = matrix<float>(qrot, "qrot", D);
+          auto K = consts(qconsts, Q.rows);
+          auto out = empty<float>({Q.rows, C.rows});
+          auto bound = empty<float>({Q.rows, C.rows});
+          float* op = out.mutable_data();
+          float* bp = bound.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_ex_scores(Q.ptr, K.ptr, Q.rows, C.ptr, C.rows, D, ex_bits, op, bp, nthreads);
+          }
+          return std::make_pair(out, bound);
+        },
+        py::arg("qrot"), py::arg("qconsts"), py::arg("codes"), py::arg("ex_bits"),
+        py::arg("nthreads") = 0);
+
+  m.def("rabitq_ex_search",
+        [](py::array qrot, py::array qconsts, py::array codes, py::array packed, int ex_bits,
+           float err_ratio, bool largest, int k, int nthreads, py::object allow) {
+          auto C = matrix<uint8_t>(codes, "codes");
+          auto P = matrix<uint8_t>(packed, "packed");
+          if (ex_bits < 1) throw py::value_error("ex_bits must be in [1, 8]");
+          int64_t n = C.rows, D = packed_dim(P, n, ex_code_dim(C, ex_bits));
+          auto Q = matrix<float>(qrot, "qrot", D);
+          auto K = consts(qconsts, Q.rows);
+          check_k(k);
+          if (!(err_ratio >= 0 && std::isfinite(err_ratio)))
+            throw py::value_error("err_ratio must be finite and non-negative");
+          const uint64_t* ap = row_filter(allow, n);
+          TopKOut<> out(Q.rows, k);
+          auto stats = empty<int64_t>({Q.rows});
+          int64_t* sp = stats.mutable_data();
+          {
+            py::gil_scoped_release nogil;
+            rabitq_ex_search(Q.ptr, K.ptr, Q.rows, C.ptr, P.ptr, n, D, ex_bits, err_ratio, largest, k,
+                             out.vp, out.ip, sp, nthreads, ap);
+          }
+          auto r = out.result();
+          return py::make_tuple(r.first, r.second, stats);
+        },
+        py::arg("qrot"), py::arg("qconsts"), py::arg("codes"), py::arg("packed"),
+        py::arg("ex_bits"), py::arg("err_ratio"), py::arg("largest"),
+        py::arg("k"), py::arg("nthreads") = 0, py::arg("allow") = py::none());
 
   m.def("rabitq_fastscan_tables",
         [](py::array qrot) {

@@ -20,6 +20,13 @@ struct RabitqFns {
   // set when est is not strictly worse than thr (largest: est >= thr, else est <= thr).
   void (*fs_correct)(const uint16_t* sc, int64_t nq, const float* fadd, const float* fmul,
                      const float* c, bool largest, float* est, uint32_t* mask);
+  // <u, q> of one extended-code row: u_t = (sign bit t << ex_bits) | sum_p (plane_p bit t << p)
+  // (sign (D / 8) bytes, planes (ex_bits, D / 8) bytes, rabitq.hpp's layout), q (D) float32.
+  // 32 lane sums a_j, lane j over dims t = j mod 32 in order with fused multiply-adds, then
+  // l_j = (a_j + a_{8+j}) + (a_{16+j} + a_{24+j}) and ((l0 + l1) + (l2 + l3)) + ((l4 + l5) +
+  // (l6 + l7)): every level returns the same float. D is a multiple of 64.
+  float (*ex_ip)(const uint8_t* sign, const uint8_t* planes, int ex_bits, const float* q,
+                 int64_t D);
 };
 
 extern const RabitqFns rabitq_scalar;

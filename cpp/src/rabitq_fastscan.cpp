@@ -4,6 +4,7 @@
 // vectors' own factors at once (RabitqFns::fs_correct), the best `rescore` per query are
 // kept, and those are re-scored with the float tables (layout and formulas in rabitq.hpp).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -74,6 +75,10 @@ struct Layout {
 struct Queries {
   std::vector<float> tables, cst;
   std::vector<uint8_t> luts;
+  // |S - S_lut| <= lut_err in table-sum units with near certainty: each of the M entries is
+  // rounded to the LUT's grid 1 / a, independent errors of sd 1 / (a sqrt 12) per entry, so
+  // 2 sqrt(M) / a is about 7 standard deviations of their sum
+  std::vector<float> lut_err;
 };
 
 Queries prepare(const float* qrot, const float* qc, int64_t nq, int64_t D, int nthreads) {
@@ -82,6 +87,7 @@ Queries prepare(const float* qrot, const float* qc, int64_t nq, int64_t D, int n
   p.tables.resize(nq * M * 16);
   p.luts.resize(nq * Mp * 16);
   p.cst.resize(nq * 3);
+  p.lut_err.resize(nq);
   parallel_for((nq + 63) / 64, nthreads, [&](int64_t t) {
     const int64_t q0 = t * 64, nqi = std::min<int64_t>(64, nq - q0);
     float* T = p.tables.data() + q0 * M * 16;
@@ -101,6 +107,7 @@ Queries prepare(const float* qrot, const float* qc, int64_t nq, int64_t D, int n
       c[0] = qc[(q0 + i) * kRabitqQueryConsts];
       c[1] = -s * L / 2;
       c[2] = a > 0 ? -s / (2 * a) : 0.0f;
+      p.lut_err[q0 + i] = a > 0 ? float(2.0 * std::sqrt(double(M)) / a) : 0.0f;
     }
   });
   return p;
@@ -218,12 +225,121 @@ void search_range(const detail::RabitqFns& rf, const detail::AdcFns& af, const L
   }
 }
 
+// ---- extended codes ----------------------------------------------------------------------
+
+struct ExRow {
+  int64_t D, ex, ld, planes, fex;
+  ExRow(int64_t d, int e)
+      : D(d), ex(e), ld(rabitq_ex_row_bytes(d, e)), planes(rabitq_code_bytes(d)),
+        fex(rabitq_code_bytes(d) + e * d / 8) {}
+  // The (1 + ex)-bit estimate of row v for query (q (D), qc, sumq) and (bound) its error bound.
+  float estimate(const detail::RabitqFns& rf, const uint8_t* codes, int64_t v, const float* q,
+                 const float* qc, float sumq, float* bound = nullptr) const {
+    const uint8_t* row = codes + v * ld;
+    const float ip = rf.ex_ip(row, row + planes, int(ex), q, D);
+    float fadd, f[2];
+    std::memcpy(&fadd, row + D / 8, 4);
+    std::memcpy(f, row + fex, 8);
+    const float cb = float(1 << ex) - 0.5f;
+    if (bound) *bound = std::fabs(qc[1]) * (qc[5] * f[1]);
+    return fadd + qc[0] + qc[1] * (f[0] * (ip - cb * sumq));
+  }
+};
+
+std::vector<float> query_sums(const float* qrot, int64_t nq, int64_t D) {
+  std::vector<float> s(nq);
+  for (int64_t i = 0; i < nq; ++i) {
+    double t = 0;
+    for (int64_t j = 0; j < D; ++j) t += qrot[i * D + j];
+    s[i] = float(t);
+  }
+  return s;
+}
+
+// The extended search over blocks [b0, b1) for nqb queries. The first stage's correction
+// constant c1 is shifted by K = |s| (eps0 |q'| err_ratio + lut_err / 2) so that its
+// "estimate" is each vector's optimistic 1-bit score est1 +- f_mul K >= est1 +- (its bound
+// |s| (eps0 |q'| f_err + f_mul lut_err / 2)), f_err <= err_ratio f_mul; the block's mask
+// (against the current k-th best extended estimate) is then exactly the vectors that
+// cannot be ruled out. Their rows are prefetched and estimated one block later, so the
+// misses overlap the next block's scan; before estimating, each is checked again against
+// the threshold as it stands then.
+template <class Cmp>
+void ex_search_range(const detail::RabitqFns& rf, const detail::AdcFns& af, const Layout& lay,
+                     const ExRow& ex, const Queries& p, const float* qrot, const float* qc,
+                     const float* sumq, float err_ratio, int64_t q0, int64_t nqb,
+                     const uint8_t* codes, const uint8_t* packed, int64_t n, int64_t b0,
+                     int64_t b1, int k, float* vals, idx_t* ids, int64_t* stats,
+                     const uint64_t* allow) {
+  const int64_t Mp = fastscan_mpad(lay.M);
+  const bool largest = std::is_same<Cmp, Larger>::value;
+  std::vector<TopK<float, Cmp>> heaps;
+  heaps.reserve(nqb);
+  for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k);
+  std::vector<float> cst(p.cst.begin() + q0 * 3, p.cst.begin() + (q0 + nqb) * 3), thr(nqb);
+  for (int64_t i = 0; i < nqb; ++i) {
+    const float* c = qc + (q0 + i) * kRabitqQueryConsts;
+    const float K = std::fabs(c[1]) * (c[5] * err_ratio + 0.5f * p.lut_err[q0 + i]);
+    cst[3 * i + 1] += largest ? K : -K;
+    thr[i] = Cmp::template worst<float>();
+  }
+  struct Cand {
+    int32_t i;
+    float opt;
+    idx_t row;
+  };
+  std::vector<Cand> pending, next;
+  auto estimate = [&](const std::vector<Cand>& cands) {
+    for (const Cand& c : cands) {
+      auto& h = heaps[c.i];
+      if (Cmp::worse(c.opt, h.threshold())) continue;
+      const int64_t qi = q0 + c.i;
+      h.push(ex.estimate(rf, codes, c.row, qrot + qi * lay.D, qc + qi * kRabitqQueryConsts,
+                         sumq[qi]),
+             c.row);
+      if (stats) ++stats[c.i];
+    }
+    for (int64_t i = 0; i < nqb; ++i) thr[i] = heaps[i].threshold();
+  };
+  first_stage(rf, af, lay, p.luts.data() + q0 * Mp * 16, cst.data(), nqb, packed, n, b0, b1,
+              largest, thr.data(),
+              [&](int64_t b, int64_t nv, const float* est, const uint32_t* mask) {
+                const idx_t id0 = b * 32;
+                const uint32_t valid = nv >= 32 ? ~uint32_t(0) : (uint32_t(1) << nv) - 1;
+                next.clear();
+                uint32_t any = 0;
+                for (int64_t i = 0; i < nqb; ++i) {
+                  uint32_t bits = mask[i] & valid;
+                  while (bits) {
+                    const int v = __builtin_ctz(bits);
+                    bits &= bits - 1;
+                    if (!row_allowed(allow, id0 + v)) continue;
+                    next.push_back({int32_t(i), est[i * 32 + v], id0 + v});
+                    any |= uint32_t(1) << v;
+                  }
+                }
+                while (any) {
+                  const int v = __builtin_ctz(any);
+                  any &= any - 1;
+                  const uint8_t* row = codes + (id0 + v) * ex.ld;
+                  for (int64_t o = 0; o < ex.ld; o += 64) __builtin_prefetch(row + o);
+                  __builtin_prefetch(row + ex.ld - 1);
+                }
+                estimate(pending);
+                pending.swap(next);
+              });
+  estimate(pending);
+  for (auto& h : heaps) h.finalize();
+}
+
 }  // namespace
 
-void rabitq_fastscan_pack(const uint8_t* codes, int64_t n, int64_t D, uint8_t* packed) {
+void rabitq_fastscan_pack(const uint8_t* codes, int64_t n, int64_t D, int64_t ld,
+                          uint8_t* packed) {
   check_dim(D);
+  VP_CHECK(ld >= rabitq_code_bytes(D), "rabitq_fastscan_pack: rows shorter than the 1-bit code");
   const Layout lay(D);
-  const int64_t cb = rabitq_code_bytes(D);
+  const int64_t cb = ld;
   std::memset(packed, 0, size_t(fastscan_nblocks(n) * lay.stride));
   for (int64_t v = 0; v < n; ++v) {
     const uint8_t* row = codes + v * cb;
@@ -304,6 +420,59 @@ void rabitq_fastscan_search(const float* qrot, const float* qc, int64_t nq, cons
         });
   };
   if (largest) run(Larger{}); else run(Smaller{});
+}
+
+}  // namespace vecpress
+
+namespace vecpress {
+
+void rabitq_ex_scores(const float* qrot, const float* qc, int64_t nq, const uint8_t* codes,
+                      int64_t n, int64_t D, int ex_bits, float* out, float* bound, int nthreads) {
+  check_dim(D);
+  VP_CHECK(ex_bits >= 1 && ex_bits <= 8, "RaBitQ: ex_bits must be in [1, 8]");
+  const ExRow ex(D, ex_bits);
+  const auto& rf = detail::rabitq_fns();
+  const std::vector<float> sumq = query_sums(qrot, nq, D);
+  parallel_for(nq, nthreads, [&](int64_t i) {
+    for (int64_t v = 0; v < n; ++v)
+      out[i * n + v] = ex.estimate(rf, codes, v, qrot + i * D, qc + i * kRabitqQueryConsts,
+                                   sumq[i], bound ? bound + i * n + v : nullptr);
+  });
+}
+
+void rabitq_ex_search(const float* qrot, const float* qc, int64_t nq, const uint8_t* codes,
+                      const uint8_t* packed, int64_t n, int64_t D, int ex_bits,
+                      float err_ratio, bool largest, int k, float* out_vals, idx_t* out_ids,
+                      int64_t* stats, int nthreads, const uint64_t* allow) {
+  check_dim(D);
+  VP_CHECK(ex_bits >= 1 && ex_bits <= 8, "RaBitQ: ex_bits must be in [1, 8]");
+  VP_CHECK(k >= 0, "k must be non-negative");
+  if (stats) std::fill(stats, stats + nq, int64_t(0));
+  if (nq == 0 || k == 0) return;
+  const Layout lay(D);
+  const ExRow ex(D, ex_bits);
+  const Queries p = prepare(qrot, qc, nq, D, nthreads);
+  const std::vector<float> sumq = query_sums(qrot, nq, D);
+  const auto& rf = detail::rabitq_fns();
+  const auto& af = detail::adc_fns();
+  // per-task counts, summed per query after (slices of one query run in different tasks)
+  const int64_t nblocks = fastscan_nblocks(n);
+  std::vector<std::atomic<int64_t>> counts(stats ? nq : 0);
+  auto run = [&](auto cmp) {
+    using Cmp = decltype(cmp);
+    detail::blocked_topk<float, Cmp>(
+        nq, nblocks, kQueryBlock, 64, k, out_vals, out_ids, nthreads,
+        [&](int64_t q0, int64_t nqb, int64_t b0, int64_t b1, float* v, idx_t* id) {
+          std::vector<int64_t> c(nqb, 0);
+          ex_search_range<Cmp>(rf, af, lay, ex, p, qrot, qc, sumq.data(), err_ratio, q0, nqb, codes,
+                               packed, n, b0, b1, k, v, id, stats ? c.data() : nullptr, allow);
+          if (stats)
+            for (int64_t i = 0; i < nqb; ++i) counts[q0 + i] += c[i];
+        });
+  };
+  if (largest) run(Larger{}); else run(Smaller{});
+  if (stats)
+    for (int64_t i = 0; i < nq; ++i) stats[i] = counts[i].load();
 }
 
 }  // namespace vecpress

@@ -70,8 +70,10 @@ void rabitq_search(const uint64_t* qplanes, int64_t nq, int qb, const float* qc,
 // the float tables (the exact float-query estimate) to return the best k.
 inline int64_t rabitq_fs_block_bytes(int64_t D) { return fastscan_block_bytes(D / 4) + 2 * 32 * 4; }
 
-// codes (n, rabitq_code_bytes(D)) -> packed (nblocks * rabitq_fs_block_bytes(D)) uint8.
-void rabitq_fastscan_pack(const uint8_t* codes, int64_t n, int64_t D, uint8_t* packed);
+// codes (n rows of ld >= rabitq_code_bytes(D) bytes, the 1-bit code first) ->
+// packed (nblocks * rabitq_fs_block_bytes(D)) uint8.
+void rabitq_fastscan_pack(const uint8_t* codes, int64_t n, int64_t D, int64_t ld,
+                          uint8_t* packed);
 
 // Float tables (nq, D / 4, 16) of rotated queries qrot (nq, D).
 void rabitq_fastscan_tables(const float* qrot, int64_t nq, int64_t D, float* tables);
@@ -90,5 +92,46 @@ void rabitq_fastscan_search(const float* qrot, const float* qc, int64_t nq, cons
                             const uint8_t* packed, int64_t n, int64_t D, bool largest, int k, int rescore,
                             float* out_vals, idx_t* out_ids, int nthreads,
                             const uint64_t* allow = nullptr);
+
+// ---- extended codes (Gao et al., SIGMOD 2025): 1 + ex_bits bits per dimension -----------
+//
+// Row layout, rabitq_ex_row_bytes(D, ex_bits) bytes: the 1-bit code (rabitq_code_bytes(D):
+// sign bits + [f_add, f_mul, f_pop, f_err]), then ex_bits bit planes of D / 8 bytes (plane p
+// holds bit p of every dimension's ex code e_t, bit t at byte t / 8, LSB first), then 2
+// float32 [f_ex, f_err_ex]. A dimension's total code is u_t = (b_t << ex_bits) | e_t and
+// its quantized value y_t = u_t - (2^ex_bits - 1/2) (odd multiples of 1/2, symmetric about
+// 0; the sign bit is the 1-bit code's). The estimate of <r, q'> is f_ex <y, q'> with
+// f_ex = |r|^2 / <r', y>, so
+//   est   = f_add + qc[0] + qc[1] * f_ex * (<u, q'> - (2^ex_bits - 1/2) sum_t q'_t)
+//   bound = |qc[1]| * qc[5] * f_err_ex
+// (qc the float query's constants, as in rabitq_fastscan_search).
+inline int64_t rabitq_ex_row_bytes(int64_t D, int ex_bits) {
+  return rabitq_code_bytes(D) + (ex_bits > 0 ? ex_bits * D / 8 + 8 : 0);
+}
+
+// The extended code of each rotated residual xrot (n, D): per row, the rescale t maximizing
+// the cosine between y(t) and x, where y_t = sign(x_t) (min(floor(t |x_t| / |x|), 2^ex - 1)
+// + 1/2) (every breakpoint of t in a range is visited in increasing order); codes (n, D)
+// uint8 receive e_t (for x_t <= 0 the magnitude code is stored complemented,
+// 2^ex - 1 - m_t, so that u_t - (2^ex - 1/2) = -(m_t + 1/2)).
+void rabitq_ex_quantize(const float* xrot, int64_t n, int64_t D, int ex_bits, uint8_t* codes,
+                        int nthreads);
+
+// Estimates (nq, n) and bounds (nq, n) (may be null) of every row of codes (ex rows).
+void rabitq_ex_scores(const float* qrot, const float* qc, int64_t nq, const uint8_t* codes,
+                      int64_t n, int64_t D, int ex_bits, float* out, float* bound, int nthreads);
+
+// Top-k (nq, k) by the (1 + ex_bits)-bit estimate. The 1-bit fast-scan first stage (packed
+// from the rows' 1-bit codes) bounds each vector's score: a vector whose 1-bit estimate,
+// widened by its error bound |qc[1]| (qc[5] f_err + f_mul / 2 * lut_err) (lut_err covering
+// the LUTs' 8-bit rounding), cannot reach the current k-th best extended estimate is ruled
+// out; the extended bits are read only for the others. err_ratio >= max f_err / f_mul over
+// the rows (the bound is taken as f_mul |qc[1]| (qc[5] err_ratio + lut_err / 2), so that the
+// fast-scan block correction applies it to all 32 vectors at once). stats (nq) (may be
+// null): how many vectors each query estimated with the extended bits.
+void rabitq_ex_search(const float* qrot, const float* qc, int64_t nq, const uint8_t* codes,
+                      const uint8_t* packed, int64_t n, int64_t D, int ex_bits,
+                      float err_ratio, bool largest, int k, float* out_vals, idx_t* out_ids,
+                      int64_t* stats, int nthreads, const uint64_t* allow = nullptr);
 
 }  // namespace vecpress

@@ -45,9 +45,24 @@ void fs_correct_ref(const uint16_t* sc, int64_t nq, const float* fadd, const flo
   }
 }
 
+float ex_ip_ref(const uint8_t* sign, const uint8_t* planes, int ex_bits, const float* q,
+                int64_t D) {
+  const int64_t nb = D / 8;
+  float acc[32] = {};
+  for (int64_t t = 0; t < D; ++t) {
+    const int64_t c = t / 8, j = t % 8;
+    int32_t u = ((sign[c] >> j) & 1) << ex_bits;
+    for (int p = 0; p < ex_bits; ++p) u |= ((planes[p * nb + c] >> j) & 1) << p;
+    acc[t % 32] = std::fma(float(u), q[t], acc[t % 32]);
+  }
+  float l[8];
+  for (int j = 0; j < 8; ++j) l[j] = (acc[j] + acc[8 + j]) + (acc[16 + j] + acc[24 + j]);
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
 }  // namespace
 
-const RabitqFns rabitq_scalar = {ip_block_ref, fs_correct_ref};
+const RabitqFns rabitq_scalar = {ip_block_ref, fs_correct_ref, ex_ip_ref};
 
 }  // namespace detail
 }  // namespace vecpress

@@ -1,9 +1,11 @@
 """RaBitQ index: 1 sign bit per rotated, centred dimension plus 4 factors per vector,
 scanned with the 4-bit fast-scan kernel against the float query (default) or with
-AND + popcount against a qb-bit query; exact rescoring of the best candidates (see
-:mod:`vecpress.quantizers.rabitq` for the estimator)."""
+AND + popcount against a qb-bit query; extended codes (1 + ex_bits bits per dimension)
+read only for the vectors the 1-bit bound cannot rule out; exact rescoring of the best
+candidates (see :mod:`vecpress.quantizers.rabitq` for the estimators)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,10 +20,12 @@ from .._validate import (
     file_finite,
 )
 from ..backends import CPU
-from ..errors import FormatError
+from ..errors import FormatError, ParameterError
 from ..quantizers.rabitq import ROUNDS, RaBitQuantizer, random_signs
 from .base import SearchParams, register, trains
 from .coded import CodedIndex, refuse_retraining
+
+_BOUND = -1  # SearchParams.rerank of search(..., rerank="bound")
 
 
 @register
@@ -33,7 +37,13 @@ class RaBitQIndex(CodedIndex):
     ----------
     dim : int
     metric : "ip" | "l2" | "cosine"
-    ex_bits : extra bits per dimension (extended RaBitQ); only 0 is implemented
+    ex_bits : extra bits per dimension (extended RaBitQ, 0..8; default 0): each vector
+        also stores a (1 + ex_bits)-bit code per dimension. The search scans the 1-bit
+        codes with the fast-scan kernel and computes the extended estimate (float query)
+        only for the vectors whose 1-bit estimate, widened by its error bound (``epsilon``),
+        could still beat the current n-th best extended estimate (n = rerank or k); the
+        count per query of the last search is :attr:`last_ex_counts`. Needs
+        scan="fastscan"; ``rescore`` does not apply.
     qb : bits of the randomly rounded query of the popcount scan (1..8, default 4)
     rerank : candidates re-scored with the float vectors (default 100); 0 returns the
         estimated scores and keeps no float vectors.
@@ -48,15 +58,21 @@ class RaBitQIndex(CodedIndex):
         or 2x as many gives the same recall@10 (0.9934 with rerank 100, 0.7263 without),
         and each extra candidate costs about 0.45 us per query. Ignored by the popcount
         scan.
+        ``search(..., rerank="bound")`` (extended codes with a float copy): rerank exactly
+        the candidates whose bound interval [estimate - bound, estimate + bound] overlaps
+        the k-th best lower (for "l2": upper) bound, i.e. every candidate the extended
+        estimate cannot rule out; the count per query of the last such search is
+        :attr:`last_reranked`.
     seed : the rotation's (and the query rounding's) seed
     epsilon : eps0 of the estimator's error bound (:meth:`estimate`)
     threads : int, optional (0/None = all cores)
 
     Scores: with rerank > 0, exact metric scores; with rerank=0, RaBitQ's unbiased
     estimates of the inner product ("ip", "cosine") or squared distance ("l2"): from the
-    float query (fastscan) or the qb-bit query (popcount).
-    Bytes per vector: ceil(dim / 64) * 8 of sign bits + 16 of factors (+ 4 * dim for
-    the float copy when rerank > 0); the fast-scan scan also builds, at its first search
+    float query (fastscan, and the extended codes) or the qb-bit query (popcount).
+    Bytes per vector: ceil(dim / 64) * 8 of sign bits + 16 of factors, + ex_bits *
+    ceil(dim / 64) * 8 + 8 with extended codes (+ 4 * dim for the float copy when
+    rerank > 0); the fast-scan scan also builds, at its first search
     after add/remove, a copy of the sign bits in its block layout with f_add and f_mul
     (ceil(dim / 64) * 8 + 8 bytes per vector).
     """
@@ -71,7 +87,9 @@ class RaBitQIndex(CodedIndex):
         self.scan = scan
         self.rescore = rescore
         self._init_codes(self.quantizer.code_size)
-        self._packed: np.ndarray | None = None
+        self._packed: tuple[np.ndarray, float] | None = None
+        self.last_ex_counts: np.ndarray | None = None
+        self.last_reranked: np.ndarray | None = None
 
     @property
     def scan(self) -> str:
@@ -80,7 +98,11 @@ class RaBitQIndex(CodedIndex):
 
     @scan.setter
     def scan(self, value: str) -> None:
-        self._scan_kind = check_choice(value, "scan", ("fastscan", "popcount"))
+        value = check_choice(value, "scan", ("fastscan", "popcount"))
+        if value == "popcount" and self.quantizer.ex_bits:
+            raise ParameterError("scan='popcount' reads 1-bit codes only: extended codes "
+                                 "(ex_bits > 0) need scan='fastscan'")
+        self._scan_kind = value
 
     @property
     def rescore(self) -> int | None:
@@ -137,6 +159,10 @@ class RaBitQIndex(CodedIndex):
         q = check_magnitude(self._prepare(as_f32_matrix(queries, "queries", self.dim), CPU),
                             "queries")
         with self._lock.read():
+            if self.ex_bits:
+                qp, qc = self.quantizer.float_query(q)
+                return _core.rabitq_ex_scores(qp, qc, self._codes.data, self.ex_bits,
+                                              self.threads)
             if self._scan_kind == "popcount":
                 planes, qc = self.quantizer.query_codes(q)
                 return _core.rabitq_scores(planes, self.qb, qc, self._codes.data, self.threads)
@@ -147,6 +173,21 @@ class RaBitQIndex(CodedIndex):
             f_err = self.quantizer.factors(codes)[:, 3]
             bound = (np.abs(qc[:, 1:2]) * (qc[:, 5:6] * f_err[None, :])).astype(np.float32)
             return est, bound
+
+    def _search_params(self, rerank: Any = None, threads: Any = None, **kw: Any):
+        if isinstance(rerank, str):
+            if rerank != "bound":
+                raise ParameterError(f"rerank must be a count or 'bound', got {rerank!r}")
+            if not self.ex_bits:
+                raise ParameterError("rerank='bound' needs extended codes (ex_bits > 0)")
+            if self._store is None:
+                raise ParameterError("rerank='bound' needs the float vectors: build the index "
+                                     "with rerank > 0")
+            return replace(super()._search_params(0, threads, **kw), rerank=_BOUND)
+        return super()._search_params(rerank, threads, **kw)
+
+    def _rerank_depth(self, params: SearchParams) -> int:
+        return 0 if params.rerank == _BOUND else params.rerank
 
     def _encode_rows(self, x):
         return self.quantizer._encode(x)
@@ -165,19 +206,81 @@ class RaBitQIndex(CodedIndex):
             return _core.rabitq_search(planes, self.qb, qc, self._codes.data, largest,
                                        n_candidates, params.threads, params.allow)
         qp, qc = self.quantizer.float_query(q)
+        if self.ex_bits:
+            packed, err_ratio = self._packed_state()
+            if params.rerank == _BOUND:
+                return self._bound_rerank(q, qp, qc, largest, n_candidates, params)
+            vals, rows, counts = _core.rabitq_ex_search(
+                qp, qc, self._codes.data, packed, self.ex_bits, err_ratio, largest,
+                n_candidates, params.threads, params.allow)
+            self.last_ex_counts = counts
+            return vals, rows
         rescore = self._rescore if self._rescore is not None else n_candidates
         return _core.rabitq_fastscan_search(qp, qc, self._codes.data, self._packed_codes(),
                                             largest, n_candidates, rescore, params.threads,
                                             params.allow)
 
+    def _bound_rerank(self, q, qp, qc, largest: bool, k: int, params: SearchParams):
+        """Exact top k among the candidates whose extended-estimate interval overlaps the
+        k-th best pessimistic score. Candidates come from the extended search's best c by
+        estimate; c grows (x4) for a query until no vector outside them can overlap: the
+        c-th estimate widened by the largest bound stays short of the k-th pessimistic
+        score (or the list is exhausted)."""
+        packed, err_ratio = self._packed_state()
+        f_err_ex = self.quantizer.ex_factors(self._codes.data)[:, 1]
+        b_max = float(f_err_ex.max()) if len(f_err_ex) else 0.0
+        scale = (np.abs(qc[:, 1]) * qc[:, 5]).astype(np.float64)
+        nq, n = q.shape[0], len(self._codes)
+        out_s = np.empty((nq, k), np.float32)
+        out_r = np.full((nq, k), -1, np.int64)
+        reranked = np.zeros(nq, np.int64)
+        ex_counts = np.zeros(nq, np.int64)
+        todo, c = np.arange(nq), min(max(4 * k, 32), n)
+        sgn = 1.0 if largest else -1.0
+        while todo.size:
+            v, r, cnt = _core.rabitq_ex_search(qp[todo], qc[todo], self._codes.data, packed,
+                                               self.ex_bits, err_ratio, largest, c,
+                                               params.threads, params.allow)
+            ex_counts[todo] = cnt
+            live = r >= 0
+            b = scale[todo, None] * np.where(live, f_err_ex[np.maximum(r, 0)], 0.0)
+            # in "larger is better" units: pessimistic sgn v - b, optimistic sgn v + b
+            lo = np.where(live, sgn * v - b, -np.inf)
+            hi = np.where(live, sgn * v + b, -np.inf)
+            kth = -np.sort(-lo, axis=1)[:, min(k, c) - 1]
+            keep = live & (hi >= kth[:, None])
+            last = np.where(live[:, -1], sgn * v[:, -1], -np.inf)
+            done = (c >= n) | ~live[:, -1] | (last + scale[todo] * b_max < kth)
+            if done.any():
+                sel = todo[done]
+                cand = np.where(keep[done], r[done], -1)
+                s, rr = self._store.rerank(CPU, q[sel], cand, k, self._kernel_metric,
+                                           params.threads)
+                out_s[sel], out_r[sel] = s, rr
+                reranked[sel] = keep[done].sum(axis=1)
+            todo, c = todo[~done], min(4 * c, n)
+        self.last_reranked = reranked
+        self.last_ex_counts = ex_counts
+        return out_s, out_r
+
     def _packed_codes(self) -> np.ndarray:
         """The fast-scan layout of the stored codes, built at the first search after a
         change (under the read lock: concurrent searches may both build it; either copy is
         the same)."""
-        packed = self._packed
-        if packed is None:
-            packed = self._packed = self.quantizer.pack_fastscan(self._codes.data)
-        return packed
+        return self._packed_state()[0]
+
+    def _packed_state(self) -> tuple[np.ndarray, float]:
+        """The fast-scan layout and the largest f_err / f_mul over the stored codes (the
+        extended search bounds each vector's 1-bit error by f_mul times that ratio)."""
+        state = self._packed
+        if state is None:
+            codes = self._codes.data
+            f = self.quantizer.factors(codes).astype(np.float64)
+            live = f[:, 1] > 0
+            ratio = float((f[live, 3] / f[live, 1]).max()) * (1 + 1e-6) if live.any() else 0.0
+            state = (self.quantizer.pack_fastscan(codes), ratio)
+            self._packed = state
+        return state
 
     def _state(self):
         arrays = self._code_arrays()
@@ -205,4 +308,8 @@ class RaBitQIndex(CodedIndex):
         file_finite(f, "codes (factors)")
         if f.size and not ((f[:, 1] >= 0).all() and (f[:, 3] >= 0).all()):
             raise FormatError("array 'codes' holds negative f_mul or f_err factors")
+        if qz.ex_bits and len(obj._codes):
+            fx = file_finite(qz.ex_factors(obj._codes.data), "codes (extended factors)")
+            if not ((fx[:, 0] >= 0).all() and (fx[:, 1] >= 0).all()):
+                raise FormatError("array 'codes' holds negative f_ex or f_err_ex factors")
         return obj

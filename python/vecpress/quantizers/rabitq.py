@@ -26,6 +26,20 @@ f_add = <r, c> ("ip") or |r|^2 ("l2"), f_mul = 2 |r| / (a sqrt(D)),
 f_pop = f_mul (popcount(b) - D / 2), f_err = |r| sqrt(1 - a^2) / (a sqrt(D - 1)).
 Because f_add depends on the metric, the quantizer is built for one metric.
 
+Extended codes (Gao et al., SIGMOD 2025), ex_bits = B in 1..8: each dimension gets 1 + B
+bits, the total code u_t = (b_t << B) | e_t and the quantized value y_t = u_t - (2^B - 1/2)
+(an odd multiple of 1/2; its sign is the 1-bit code's). The magnitudes |y_t| - 1/2 =
+min(floor(t |o'_t|), 2^B - 1) for the per-vector rescale t that maximizes the cosine
+a_ex = <y, o'> / |y| (every breakpoint of t in a range visited, cpp/src/rabitq_ex.cpp).
+The estimator <r, q'> ~ f_ex <y, q'>, f_ex = |r|^2 / <r', y> = |r| / (a_ex |y|), is the
+1-bit one with ō = y / |y| (unbiased for the same reason: the error is the query's
+component orthogonal to o, whose inner product with ō has mean zero over the rotation),
+and its bound has the same form with a_ex: f_err_ex = |r| sqrt(1 - a_ex^2) / (a_ex
+sqrt(D - 1)). a_ex is about 0.8 (B = 0), 0.94 (1), 0.98 (2), 0.995 (3), 0.9987 (4)
+(the paper's table), so the error shrinks by about 2x per extra bit. Codes (n, (1 + B) D /
+8 + 24): the 1-bit code above, then B bit planes of D / 8 bytes (plane p holds bit p of
+every e_t, the sign bits' layout), then 2 float32 [f_ex, f_err_ex].
+
 Rotation: ``rounds`` rounds of random sign flips, a Walsh-Hadamard transform of a
 power-of-two window and, when D is not a power of two, a butterfly between the halves
 (see cpp/include/vecpress/rabitq.hpp): O(D log D) per vector, seeded, stored.
@@ -74,14 +88,16 @@ def bound_confidence(epsilon: float) -> float:
 
 
 class RaBitQuantizer(Quantizer):
-    """RaBitQ codes: 1 sign bit per (padded) dimension + 4 float32 factors per vector.
+    """RaBitQ codes: 1 sign bit per (padded) dimension + 4 float32 factors per vector, and
+    with ex_bits > 0 an extended code of ex_bits more bits per dimension + 2 factors.
 
     Parameters
     ----------
     dim : int
     metric : "ip" or "l2": what the codes' factors estimate (cosine: "ip" on unit vectors)
-    ex_bits : extra bits per dimension (extended RaBitQ); only 0 is implemented
-    qb : bits of the quantized query, 1..8 (default 4)
+    ex_bits : extra bits per dimension, 0..8 (extended RaBitQ: 1 + ex_bits per dimension)
+    qb : bits of the quantized query of the popcount scan, 1..8 (default 4); the extended
+        estimate (:meth:`estimate` with ex_bits > 0) uses the float query
     seed : the rotation's and the query rounding's seed
     epsilon : eps0 of the error bound (default 1.9)
     threads : int, optional; 0/None = all cores
@@ -92,9 +108,6 @@ class RaBitQuantizer(Quantizer):
         self.dim = check_int(dim, "dim", 1, MAX_DIM)
         self.metric = check_choice(metric, "metric", ("ip", "l2"))
         self.ex_bits = check_int(ex_bits, "ex_bits", 0, 8)
-        if self.ex_bits:
-            raise ParameterError("ex_bits > 0 (extended RaBitQ codes) is not implemented yet; "
-                                 "use ex_bits=0")
         self.qb = check_int(qb, "qb", 1, 8)
         self.seed = check_int(seed, "seed", 0, 2**63 - 1)
         self.epsilon = _check_epsilon(epsilon)
@@ -106,7 +119,7 @@ class RaBitQuantizer(Quantizer):
     # ---- protocol -----------------------------------------------------------------
     @property
     def code_size(self) -> int:
-        return int(_core.rabitq_code_bytes(self.D))
+        return int(_core.rabitq_ex_row_bytes(self.D, self.ex_bits))
 
     @property
     def ksub(self) -> int:
@@ -147,7 +160,15 @@ class RaBitQuantizer(Quantizer):
         return self._encode(self._vectors(x))
 
     def _encode(self, x: np.ndarray) -> np.ndarray:
-        D = self.D
+        if not self.ex_bits:
+            return self._encode_chunk(x)
+        out = np.empty((x.shape[0], self.code_size), np.uint8)
+        for s in range(0, x.shape[0], 8192):  # bounded temporaries (float64 (rows, D) arrays)
+            out[s:s + 8192] = self._encode_chunk(x[s:s + 8192])
+        return out
+
+    def _encode_chunk(self, x: np.ndarray) -> np.ndarray:
+        D, B = self.D, self.ex_bits
         r = x - self.centroid
         rr = self.rotate(r)
         bits = np.packbits(rr > 0, axis=1, bitorder="little")
@@ -167,20 +188,65 @@ class RaBitQuantizer(Quantizer):
         f[:, 3] = norm * np.sqrt(np.maximum(1.0 - a * a, 0.0)) / (a * math.sqrt(D - 1))
         out = np.empty((x.shape[0], self.code_size), np.uint8)
         out[:, : D // 8] = bits
-        out[:, D // 8:] = f.astype(np.float32).view(np.uint8)
+        out[:, D // 8: D // 8 + 4 * N_FACTORS] = f.astype(np.float32).view(np.uint8)
+        if B:
+            e = _core.rabitq_ex_quantize(rr, B, self.threads)
+            y = ((rr > 0).astype(np.int32) << B | e).astype(np.float64) - ((1 << B) - 0.5)
+            ry = np.einsum("ij,ij->i", rr.astype(np.float64), y)
+            yn = np.sqrt(np.einsum("ij,ij->i", y, y))
+            ok = (norm > 0) & (ry > 0)
+            a_ex = np.where(ok, ry / np.where(ok, norm * yn, 1.0), 1.0)
+            a_ex = np.clip(a_ex, 1e-6, 1.0)
+            fx = np.empty((x.shape[0], 2), np.float64)
+            fx[:, 0] = np.where(ok, norm * norm / np.where(ok, ry, 1.0), 0.0)
+            fx[:, 1] = norm * np.sqrt(np.maximum(1.0 - a_ex * a_ex, 0.0)) / (a_ex * math.sqrt(D - 1))
+            o = self._ex_offset
+            for p in range(B):
+                out[:, o + p * (D // 8): o + (p + 1) * (D // 8)] = np.packbits(
+                    (e >> p) & 1, axis=1, bitorder="little")
+            out[:, o + B * (D // 8):] = fx.astype(np.float32).view(np.uint8)
         return out
 
-    def factors(self, codes: Any) -> np.ndarray:
-        """The factors (n, 4) float32 [f_add, f_mul, f_pop, f_err] of codes."""
+    @property
+    def _ex_offset(self) -> int:
+        """Byte offset of the extended code's bit planes in a row."""
+        return int(_core.rabitq_code_bytes(self.D))
+
+    def ex_factors(self, codes: Any) -> np.ndarray:
+        """The extended factors (n, 2) float32 [f_ex, f_err_ex] of codes (ex_bits > 0)."""
+        if not self.ex_bits:
+            raise ParameterError("ex_factors: this quantizer has no extended code (ex_bits=0)")
         c = as_codes(codes, self.code_size)
-        return np.ascontiguousarray(c[:, self.D // 8:]).view(np.float32)
+        return np.ascontiguousarray(c[:, self.code_size - 8:]).view(np.float32)
+
+    def total_codes(self, codes: Any) -> np.ndarray:
+        """Each dimension's total code u (n, D) uint16 in [0, 2^(1 + ex_bits)): the sign bit
+        above the ex_bits extended bits (the quantized value is u - (2^ex_bits - 1/2))."""
+        c = as_codes(codes, self.code_size)
+        D, B = self.D, self.ex_bits
+        u = np.unpackbits(c[:, : D // 8], axis=1, bitorder="little").astype(np.uint16) << B
+        o = self._ex_offset
+        for p in range(B):
+            u |= np.unpackbits(c[:, o + p * (D // 8): o + (p + 1) * (D // 8)], axis=1,
+                               bitorder="little").astype(np.uint16) << p
+        return u
+
+    def factors(self, codes: Any) -> np.ndarray:
+        """The 1-bit code's factors (n, 4) float32 [f_add, f_mul, f_pop, f_err] of codes."""
+        c = as_codes(codes, self.code_size)
+        return np.ascontiguousarray(c[:, self.D // 8: self.D // 8 + 4 * N_FACTORS]).view(np.float32)
 
     def decode(self, codes: Any) -> np.ndarray:
-        """Reconstructions (n, dim) float32: c + P^T (|r| / a) ō, the vector whose inner
-        products with any (centred) query are the estimator's."""
+        """Reconstructions (n, dim) float32: c + P^T (|r| / a) ō (1-bit) or c + P^T f_ex y
+        (extended), the vector whose inner products with any (centred) query are the
+        estimator's."""
         self._check_trained()
         c = as_codes(codes, self.code_size)
         D = self.D
+        if self.ex_bits:
+            y = self.total_codes(c).astype(np.float32) - np.float32((1 << self.ex_bits) - 0.5)
+            r = self.rotate(y * self.ex_factors(c)[:, :1], inverse=True)[:, : self.dim]
+            return (r + self.centroid).astype(np.float32)
         sign = 2.0 * np.unpackbits(c[:, : D // 8], axis=1, bitorder="little").astype(np.float32) - 1
         scale = self.factors(c)[:, 1] / 2.0  # f_mul / 2 = |r| / (a sqrt(D))
         r = self.rotate(sign * scale[:, None], inverse=True)[:, : self.dim]
@@ -189,13 +255,24 @@ class RaBitQuantizer(Quantizer):
     def compute_tables(self, q: Any, metric: str = "l2") -> np.ndarray:
         """Tables (nq, code_size, 256) float32 of the float query's <2b - 1, q'> per code byte
         (zero on the factor bytes). RaBitQ scores are not sums of per-byte tables: a code's
-        score is f_add + q_add + s (f_mul / 2) times that sum (see :meth:`estimate`)."""
+        score is f_add + q_add + s (f_mul / 2) times that sum (see :meth:`estimate`).
+        With ex_bits > 0 the tables sum to <u, q'> instead (sign bytes weighted 2^ex_bits,
+        plane p's bytes 2^p; zero on the factor bytes): the score is f_add + q_add + s f_ex
+        (<u, q'> - (2^ex_bits - 1/2) sum(q'))."""
         check_table_metric(metric, (self.metric,))
         self._check_trained()
         qr = self.rotate(self._queries(q) - self.centroid)
-        t = _core.binary_asym_tables(qr, self.D, self.threads)
         out = np.zeros((qr.shape[0], self.code_size, 256), np.float32)
-        out[:, : self.D // 8] = t
+        if not self.ex_bits:
+            out[:, : self.D // 8] = _core.binary_asym_tables(qr, self.D, self.threads)
+            return out
+        D, B, o = self.D, self.ex_bits, self._ex_offset
+        byte_bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1,
+                                  bitorder="little").astype(np.float32)  # (256, 8)
+        t = qr.reshape(qr.shape[0], D // 8, 8) @ byte_bits.T  # (nq, D / 8, 256): sum of set q'
+        out[:, : D // 8] = t * float(1 << B)
+        for p in range(B):
+            out[:, o + p * (D // 8): o + (p + 1) * (D // 8)] = t * float(1 << p)
         return out
 
     # ---- the estimator ---------------------------------------------------------------
@@ -247,7 +324,7 @@ class RaBitQuantizer(Quantizer):
         """The fast-scan layout (ceil(n / 32), block bytes) uint8 of codes (n, code_size): the
         sign bits as D / 4 four-bit sub-codes in 32-vector blocks, each followed by its
         vectors' f_add and f_mul (see cpp/include/vecpress/rabitq.hpp)."""
-        return _core.rabitq_fastscan_pack(as_codes(codes, self.code_size))
+        return _core.rabitq_fastscan_pack(as_codes(codes, self.code_size), self.ex_bits)
 
     def _dither(self, q: np.ndarray) -> np.ndarray:
         """Uniform [0, 1) offsets (nq, D) float32 of the randomized rounding: a table fixed by
@@ -270,6 +347,10 @@ class RaBitQuantizer(Quantizer):
         (nq, n) float32 (the true score lies within +-bound with about
         :func:`bound_confidence` (epsilon) probability or more)."""
         self._check_trained()
+        if self.ex_bits:  # the extended estimate is the float query's
+            qp, qc = self.float_query(self._queries(q))
+            return _core.rabitq_ex_scores(qp, qc, as_codes(codes, self.code_size), self.ex_bits,
+                                          self.threads)
         planes, qc = self.query_codes(self._queries(q))
         return _core.rabitq_scores(planes, self.qb, qc, as_codes(codes, self.code_size),
                                    self.threads)
