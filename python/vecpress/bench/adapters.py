@@ -190,6 +190,18 @@ class VpBinary(VecpressAdapter):
         return vp.BinaryIndex(self.dim, self.metric, threads=self.threads, **self.params)
 
 
+class VpRaBitQ(VecpressAdapter):
+    """vecpress.RaBitQIndex. params: ex_bits, qb, rerank, scan, rescore, seed. search
+    settings: rerank (a count, or "bound")."""
+
+    def make(self):
+        import vecpress as vp
+        return vp.RaBitQIndex(self.dim, self.metric, threads=self.threads, **self.params)
+
+    def code_bytes(self):
+        return float(self.index.code_bytes)
+
+
 class _VpCoded(VecpressAdapter):
     """PQIndex / RQIndex: parameters the class does not take mark the config
     unavailable (recorded as skipped with the reason) rather than failed."""
@@ -342,6 +354,44 @@ class FaissPQ(FaissAdapter):
 
     def code_bytes(self):
         return self.pq_bytes
+
+
+class FaissRaBitQ(FaissAdapter):
+    """A random rotation + IndexRaBitQ (or IndexRaBitQFastScan with fastscan=true), as faiss
+    ships it (the rotation is a separate pre-transform); rerank>0 wraps it in
+    IndexRefineFlat. params: nb_bits (1 + extended bits), qb (query bits), fastscan, rerank.
+    search settings: rerank."""
+
+    def make(self):
+        f, p = self.faiss, self.params
+        nb = int(p.get("nb_bits", 1))
+        if p.get("fastscan"):
+            self.codec = f.IndexRaBitQFastScan(self.dim, self.fmetric, 32, nb)
+        else:
+            self.codec = f.IndexRaBitQ(self.dim, self.fmetric, nb)
+        self.codec.qb = int(p.get("qb", 4))
+        self.rot = f.RandomRotationMatrix(self.dim, self.dim)
+        self.base = f.IndexPreTransform(self.rot, self.codec)
+        if p.get("rerank"):
+            idx = f.IndexRefineFlat(self.base)
+            idx.own_fields = False  # self.base keeps the Python reference alive
+            return idx
+        return self.base
+
+    def search_params(self, k, rerank=None):
+        rerank = self.params.get("rerank", 0) if rerank is None else rerank
+        if not self.params.get("rerank"):
+            return None
+        return self.faiss.IndexRefineSearchParameters(k_factor=max(1.0, rerank / k))
+
+    def bytes_per_vector(self):
+        return self.codec.code_size + (4 * self.dim if self.params.get("rerank") else 0)
+
+    def code_bytes(self):
+        return float(self.codec.code_size)
+
+    def reconstruction_mse(self, x):
+        return None
 
 
 class FaissRQ(FaissAdapter):
@@ -623,6 +673,7 @@ ADAPTERS: dict[str, type] = {
     "vecpress.pq": VpPQ,
     "vecpress.rq": VpRQ,
     "vecpress.ivf": VpIVF,
+    "vecpress.rabitq": VpRaBitQ,
     "faiss.flat": FaissFlat,
     "faiss.pq": FaissPQ,
     "faiss.rq": FaissRQ,
@@ -630,6 +681,7 @@ ADAPTERS: dict[str, type] = {
     "faiss.ivf_refine": FaissIVFRefine,
     "faiss.hnsw": FaissHNSW,
     "faiss.binary": FaissBinary,
+    "faiss.rabitq": FaissRaBitQ,
     "hnswlib.hnsw": HnswlibHNSW,
     "usearch.hnsw": USearchHNSW,
     "scann.tree_ah": ScannTreeAH,
