@@ -299,3 +299,38 @@ def test_huge_k_is_capped_before_anything_is_allocated(data):
         idx.search(x[:2], 10**12)  # used to ask numpy for 7.28 TiB
     s, i = idx.search(x[:2], 10_000)  # padding within the bound still works
     assert i.shape == (2, 10_000) and (i[:, 50:] == -1).all() and np.isneginf(s[:, 50:]).all()
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: vp.FlatIndex(d), lambda d: vp.PQIndex(d, M=4, nbits=8, rerank=20),
+    lambda d: vp.BinaryIndex(d, rerank=20), lambda d: vp.RaBitQIndex(d, rerank=20),
+    lambda d: vp.IVFIndex(d, 4, vp.ProductQuantizer(d, 4, 4), nprobe=4, rerank=20),
+    lambda d: vp.MatryoshkaIndex(d, dims=(8, d), rerank=20)])
+def test_indexes_pickle_and_search_the_same(make):
+    """Indexes travel to worker processes (Ray, multiprocessing): the locks are recreated,
+    and the unpickled arrays (equal dtypes that are not numpy's cached instances) are
+    accepted by the kernels."""
+    import pickle
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    index = make(16)
+    if not index.is_trained:
+        index.train(x)
+    index.add(x)
+    again = pickle.loads(pickle.dumps(index))
+    np.testing.assert_array_equal(again.search(x[:20], 5)[1], index.search(x[:20], 5)[1])
+    again.add(x[:10])
+    again.remove(again.ids[:3])
+    assert len(again) == len(index) + 7
+
+
+def test_empty_l2_ivf_saves_and_loads(tmp_path):
+    x = np.random.default_rng(1).standard_normal((500, 8)).astype(np.float32)
+    index = vp.IVFIndex(8, 4, vp.ProductQuantizer(8, 2, 4), "l2")
+    index.train(x)
+    index.save(tmp_path / "empty.vp")
+    again = vp.load(tmp_path / "empty.vp")
+    assert len(again) == 0 and again.is_trained
+    again.add(x)
+    assert again.search(x[:3], 1)[1][:, 0].tolist() != [-1, -1, -1]

@@ -24,6 +24,13 @@ template <> inline const char* dtype_name<int64_t>() { return "int64"; }
 template <> inline const char* dtype_name<int32_t>() { return "int32"; }
 template <> inline const char* dtype_name<uint64_t>() { return "uint64"; }
 
+// dtype T by value: an array that went through pickle (Ray, multiprocessing) carries an
+// equal dtype that is not numpy's cached instance, so an identity test refused it.
+template <class T>
+bool has_dtype(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a);
+}
+
 template <class T>
 struct Matrix {
   const T* ptr;
@@ -34,7 +41,7 @@ struct Matrix {
 // A 2-D, C-contiguous array of exactly dtype T; cols checked when expect_cols >= 0.
 template <class T>
 Matrix<T> matrix(const py::array& a, const char* name, int64_t expect_cols = -1) {
-  if (!py::dtype::of<T>().is(a.dtype()))
+  if (!has_dtype<T>(a))
     throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
                          std::string(py::str(a.dtype())) + "; convert with .astype(np." +
                          dtype_name<T>() + ")");
@@ -53,7 +60,7 @@ Matrix<T> matrix(const py::array& a, const char* name, int64_t expect_cols = -1)
 // A 1-D contiguous array of dtype T (length checked when expect_len >= 0).
 template <class T>
 std::pair<const T*, int64_t> vector(const py::array& a, const char* name, int64_t expect_len = -1) {
-  if (!py::dtype::of<T>().is(a.dtype()))
+  if (!has_dtype<T>(a))
     throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
                          std::string(py::str(a.dtype())));
   if (a.ndim() != 1 || !(a.flags() & py::array::c_style))
@@ -88,7 +95,7 @@ struct Tensor3 {
 // when expect1 / expect2 are >= 0.
 inline Tensor3 f32_tensor3(const py::array& a, const char* name, const std::string& layout,
                            int64_t expect1 = -1, int64_t expect2 = -1) {
-  if (!py::dtype::of<float>().is(a.dtype()))
+  if (!has_dtype<float>(a))
     throw py::type_error(std::string(name) + " must have dtype float32, got " +
                          std::string(py::str(a.dtype())) + "; convert with .astype(np.float32)");
   if (a.ndim() != 3 || !(a.flags() & py::array::c_style) ||

@@ -10,7 +10,7 @@ void bind_linalg(py::module_& m) {
   m.def(
       "sym_eigen",
       [](py::array a) {
-        if (!py::dtype::of<double>().is(a.dtype()))
+        if (!has_dtype<double>(a))
           throw py::type_error("a must have dtype float64");
         if (a.ndim() != 2 || a.shape(0) != a.shape(1) || a.shape(0) < 1 ||
             !(a.flags() & py::array::c_style))

@@ -36,7 +36,7 @@ int64_t tables_view(const py::array& t, int64_t M, int64_t ksub, const float** p
 }
 
 const uint8_t* packed_view(const py::array& p, int64_t n, int64_t M) {
-  if (!py::dtype::of<uint8_t>().is(p.dtype()) || p.ndim() != 1 || !(p.flags() & py::array::c_style))
+  if (!has_dtype<uint8_t>(p) || p.ndim() != 1 || !(p.flags() & py::array::c_style))
     throw py::value_error("packed codes must be a contiguous 1-D uint8 array (from pq4_pack)");
   if (n < 0 || M <= 0) throw py::value_error("n must be >= 0 and M > 0");
   int64_t want = fastscan_nblocks(n) * fastscan_block_bytes(M);
@@ -176,7 +176,7 @@ void bind_pq(py::module_& m) {
 
   m.def("fastscan_scores",
         [](py::array luts, py::array packed, int64_t n, int64_t M, int nthreads) {
-          if (!py::dtype::of<uint8_t>().is(luts.dtype()) || luts.ndim() != 3 ||
+          if (!has_dtype<uint8_t>(luts) || luts.ndim() != 3 ||
               luts.shape(1) != fastscan_mpad(M) || luts.shape(2) != 16 ||
               !(luts.flags() & py::array::c_style))
             throw py::value_error("luts must be a C-contiguous (nq, Mp, 16) uint8 array from "

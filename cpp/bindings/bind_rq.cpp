@@ -101,7 +101,7 @@ void bind_rq(py::module_& m) {
           const float* xp = nullptr;
           if (!cross.is_none()) {
             py::array ca = cross.cast<py::array>();
-            if (!py::dtype::of<float>().is(ca.dtype()) || !(ca.flags() & py::array::c_style) ||
+            if (!has_dtype<float>(ca) || !(ca.flags() & py::array::c_style) ||
                 ca.size() != rq_cross_size(C.M, C.K))
               throw py::value_error("cross must be the C-contiguous float32 (M(M-1)/2, K, K) array "
                                     "returned by rq_cross_products for these codebooks");

@@ -195,7 +195,8 @@ def file_array(arrays: dict, name: str, dtype: Any, shape: tuple) -> np.ndarray:
 
 def file_finite(a: np.ndarray, name: str) -> np.ndarray:
     """``a`` when every value is finite, else FormatError naming the array."""
-    for s, part in _row_chunks(a.reshape(len(a), -1) if a.ndim else a.reshape(1)):
+    rows = a.reshape(len(a), -1) if a.ndim and a.size else a.reshape(a.size)[:, None]
+    for s, part in _row_chunks(rows):
         if not np.isfinite(part).all():
             raise FormatError(f"array {name!r} holds NaN or infinity (near row {s})")
     return a

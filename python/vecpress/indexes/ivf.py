@@ -107,6 +107,15 @@ class IVFIndex(CodedIndex):
         self._delta: tuple | None = None  # (first row, last row + 1, layout)
         self._build_lock = threading.Lock()  # one search regroups; the others wait for it
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        del state["_build_lock"]  # locks do not pickle
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._build_lock = threading.Lock()
+
     # ---- training -------------------------------------------------------------
     @property
     def is_trained(self) -> bool:
