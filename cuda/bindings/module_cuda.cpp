@@ -10,6 +10,7 @@ namespace vecpress {
 namespace bind_cuda {
 
 void bind_kernels(py::module_& m);
+void bind_rabitq(py::module_& m);
 
 namespace {
 
@@ -118,4 +119,5 @@ PYBIND11_MODULE(_cuda, m) {
       });
 
   bind_kernels(m);
+  bind_rabitq(m);
 }

@@ -62,6 +62,7 @@ __all__ = [
     "matryoshka_search",
     "pq_encode",
     "pq_search",
+    "rabitq_search",
     "require",
     "rq_encode_beam",
     "to_device",
@@ -337,3 +338,37 @@ def pq_search(q, centroids, codes, k: int, metric="l2", *, stream=None):
     tables = (_cuda.adc_table_l2 if m == 1 else _cuda.adc_table_ip)(qd, cd, s)
     sc, ids = _cuda.adc_search_u8(tables, _arg(codes, "codes", np.uint8, s), m != 1, int(k), s)
     return _wrap(sc, q), _wrap(ids, q)
+
+
+def _planes_arg(qplanes, stream: int):
+    """RaBitQ query bit planes (nq, W) uint64 as the kernel's bytes (nq, 8 W) uint8 (the
+    device buffers hold no uint64): a view of device arrays, a copy of host ones."""
+    if _is_cupy(qplanes):
+        if qplanes.dtype == np.uint64:
+            qplanes = _cupy().ascontiguousarray(qplanes).view(np.uint8)
+        return qplanes
+    if _is_device(qplanes):
+        return qplanes  # another library's array: must already be the (nq, 8 W) uint8 bytes
+    arr = np.asarray(qplanes)
+    if arr.dtype == np.uint64:
+        arr = np.ascontiguousarray(arr).view(np.uint8)
+    return _cuda.DeviceArray.from_host(_host_array(arr, "qplanes", np.uint8), stream)
+
+
+def rabitq_search(qplanes, qb: int, qconsts, codes, largest: bool, k: int, *, stream=None):
+    """RaBitQ AND + popcount scan, top-k: the CPU ``vecpress._core.rabitq_search``'s
+    arguments (without ``nthreads``/``allow``: no row filter on the GPU).
+
+    qplanes (nq, qb * D / 64) uint64 query bit planes (or their bytes, (nq, qb * D / 8)
+    uint8), qconsts (nq, 8) float32, codes (n, D / 8 + 16) uint8 (see
+    :meth:`vecpress.quantizers.rabitq.RaBitQuantizer.query_codes`). Returns (estimates
+    (nq, k) float32, rows (nq, k) int64), the largest estimates first when ``largest``,
+    the smallest otherwise; the same floats as the CPU kernel.
+    """
+    require()
+    s = _stream_for(qplanes, stream)
+    sc, ids = _cuda.rabitq_search(
+        _planes_arg(qplanes, s), int(qb), _arg(qconsts, "qconsts", np.float32, s),
+        _arg(codes, "codes", np.uint8, s), bool(largest), int(k), s,
+    )
+    return _wrap(sc, qplanes), _wrap(ids, qplanes)

@@ -18,7 +18,8 @@ class Backend:
 
     KERNELS = ("flat_search", "matryoshka_search", "rerank_exact", "adc_search_u8",
                "fastscan_search", "hamming_search", "binarize", "binary_asym_tables",
-               "ivf_adc_search_u8", "ivf_fastscan_search")
+               "ivf_adc_search_u8", "ivf_fastscan_search",
+               "rabitq_search")
 
     def supports(self, kernel: str) -> bool:
         return getattr(type(self), kernel, None) is not getattr(Backend, kernel, None)
@@ -79,6 +80,10 @@ class Backend:
     def ivf_fastscan_search(self, tables, packed, rows, block_offsets, row_codes, probes,
                             probe_bias, largest: bool, k: int, rescore: int, threads: int,
                             allow=None):
+        raise NotImplementedError
+
+    def rabitq_search(self, qplanes, qb: int, qconsts, codes, largest: bool, k: int,
+                      threads: int, allow=None):
         raise NotImplementedError
 
 

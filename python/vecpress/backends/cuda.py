@@ -85,3 +85,7 @@ class CudaBackend(Backend):
 
     def binarize(self, x, d, thresholds, threads):
         return gpu.binarize(x, d, thresholds)
+
+    def rabitq_search(self, qplanes, qb, qconsts, codes, largest, k, threads, allow=None):
+        _no_filter(allow)
+        return gpu.rabitq_search(qplanes, qb, qconsts, codes, largest, k)

@@ -198,7 +198,52 @@ class RaBitQIndex(CodedIndex):
     def _codes_changed(self) -> None:
         self._packed = None
 
+    @property
+    def _gpu_kernels(self) -> tuple[str, ...]:
+        """The backend kernels a GPU search needs: the popcount scan of 1-bit codes (and the
+        exact rerank when the index keeps float vectors); () for the fast-scan and extended
+        scans, which run on the CPU only."""
+        if self._scan_kind != "popcount" or self.ex_bits:
+            return ()
+        return ("rabitq_search",) + (("rerank_exact",) if self._store is not None else ())
+
+    def to_gpu(self) -> RaBitQIndex:
+        """Search on the CUDA device from now on (see :meth:`Index.to_gpu`). Only the
+        popcount scan of 1-bit codes runs there (``scan="popcount"``, ``ex_bits=0``), and
+        only without float vectors to rerank (``rerank=0``) until the CUDA backend has an
+        exact rerank."""
+        try:
+            return super().to_gpu()
+        except NotImplementedError:
+            if self._scan_kind != "popcount" or self.ex_bits:
+                raise NotImplementedError(
+                    "RaBitQIndex searches on the GPU with scan='popcount' and 1-bit codes "
+                    f"(ex_bits=0) only; this index has scan={self._scan_kind!r}, "
+                    f"ex_bits={self.ex_bits}") from None
+            raise NotImplementedError(
+                "RaBitQIndex on the GPU scans without rerank: the CUDA backend has no exact "
+                "rerank yet (build the index with rerank=0)") from None
+
+    def _scan_device(self, be, q, n_candidates: int, params: SearchParams):
+        """The popcount scan on a resident (GPU) backend: the query's bit planes and
+        constants are built on the host (as for the CPU scan), the codes stay on the
+        device. CuPy queries give CuPy results."""
+        if self._scan_kind != "popcount" or self.ex_bits:
+            raise ParameterError("on the GPU RaBitQIndex scans with scan='popcount' (1-bit "
+                                 "codes) only: set index.scan = 'popcount' or call "
+                                 "index.to_cpu()")
+        xp = be.array_module(q)
+        qh = np.ascontiguousarray(q if xp is np else xp.asnumpy(q), dtype=np.float32)
+        planes, qc = self.quantizer.query_codes(qh)
+        if xp is not np:
+            planes, qc = xp.asarray(planes), xp.asarray(qc)
+        codes = self._arrays_on(be)["codes"]
+        return be.rabitq_search(planes, self.qb, qc, codes, self.metric != "l2", n_candidates,
+                                params.threads, params.allow)
+
     def _scan(self, q, n_candidates: int, params: SearchParams):
+        if self._backend.resident:
+            return self._scan_device(self._backend, q, n_candidates, params)
         q = np.ascontiguousarray(q, dtype=np.float32)
         largest = self.metric != "l2"
         if self._scan_kind == "popcount":
