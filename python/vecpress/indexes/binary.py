@@ -77,29 +77,9 @@ class BinaryIndex(CodedIndex):
         self.quantizer.train(x)
         return self
 
-    def bytes_per_vector(self) -> float:
-        """Bytes stored per vector: the code plus the float copy used for rescoring."""
-        return float(self.code_bytes + self._store_bytes())
-
-    @property
-    def code_bytes(self) -> int:
-        """Bytes of binary code per vector (what the scan reads)."""
-        return self.quantizer.code_size
-
-    @property
-    def codes(self) -> np.ndarray:
-        """Binary codes (n, code_bytes) uint8, bit i of dim j at byte j//8, LSB first."""
-        return self._codes.data
-
     def encode(self, vectors: Any) -> np.ndarray:
-        """Binary codes (n, code_bytes) uint8 of float vectors (n, dim), as add() stores them."""
+        """Codes (n, code_bytes) uint8 of float vectors (n, dim), as add() stores them."""
         return self.quantizer._encode(self.transform(vectors))
-
-    def _encode_rows(self, x):
-        return self.quantizer._encode(x)
-
-    def _append_rows(self, codes):
-        self._append_codes(codes)
 
     def _code_scores_larger(self) -> bool:
         return self.query == "float"

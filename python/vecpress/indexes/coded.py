@@ -38,6 +38,27 @@ class CodedIndex(Index):
         self.rerank = check_count(rerank, "rerank")
         self._store = Float32Store(self.dim) if self.rerank else None
 
+    # ---- codes (siblings with one code row per vector, as the quantizer encodes it) ----
+    def bytes_per_vector(self) -> float:
+        """Bytes stored per vector: the code plus the float copy kept for reranking, if any."""
+        return float(self.code_bytes + self._store_bytes())
+
+    @property
+    def code_bytes(self) -> int:
+        """Bytes of code per vector (what the scan reads)."""
+        return self.quantizer.code_size
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Codes (n, code_bytes) uint8 in storage order (layout: the quantizer's docs)."""
+        return self._codes.data
+
+    def _encode_rows(self, x: np.ndarray) -> np.ndarray:
+        return self.quantizer._encode(x)
+
+    def _append_rows(self, codes: np.ndarray) -> None:
+        self._append_codes(codes)
+
     def _init_codes(self, code_cols: int) -> None:
         self._codes = GrowableArray((code_cols,), np.uint8)
 

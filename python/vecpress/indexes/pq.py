@@ -112,9 +112,6 @@ class PQIndex(CodedIndex):
         codes = self.quantizer._encode(x)
         return codes if self.nbits == 8 else pack_nibbles(codes)
 
-    def _append_rows(self, codes):
-        self._append_codes(codes)
-
     def _codes_changed(self) -> None:
         self._packed = None
 

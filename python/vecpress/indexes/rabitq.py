@@ -131,20 +131,6 @@ class RaBitQIndex(CodedIndex):
         self.quantizer.train(self._training_sample(vectors))
         return self
 
-    def bytes_per_vector(self) -> float:
-        """Bytes stored per vector: the code (bits + factors) plus the float copy, if kept."""
-        return float(self.code_bytes + self._store_bytes())
-
-    @property
-    def code_bytes(self) -> int:
-        """Bytes of code per vector (sign bits and factors: what the scan reads)."""
-        return self.quantizer.code_size
-
-    @property
-    def codes(self) -> np.ndarray:
-        """Codes (n, code_bytes) uint8 (layout in :mod:`vecpress.quantizers.rabitq`)."""
-        return self._codes.data
-
     def encode(self, vectors: Any) -> np.ndarray:
         """Codes (n, code_bytes) uint8 of float vectors (n, dim), as add() stores them."""
         return self.quantizer._encode(self.transform(vectors))
@@ -188,12 +174,6 @@ class RaBitQIndex(CodedIndex):
 
     def _rerank_depth(self, params: SearchParams) -> int:
         return 0 if params.rerank == _BOUND else params.rerank
-
-    def _encode_rows(self, x):
-        return self.quantizer._encode(x)
-
-    def _append_rows(self, codes):
-        self._append_codes(codes)
 
     def _codes_changed(self) -> None:
         self._packed = None

@@ -121,9 +121,6 @@ class RQIndex(CodedIndex):
         t[:L] = vmin + (np.arange(L) + 0.5) * ((vmax - vmin) / L)
         return t
 
-    def _append_rows(self, codes):
-        self._append_codes(codes)
-
     def _encode_rows(self, x):
         codes, _, rn = self.quantizer._encode_with_stats(x)
         if self._paired:
