@@ -604,9 +604,12 @@ class USearchHNSW(Adapter):
     def search(self, q, k, ef=None):
         self.index.expansion_search = max(int(ef if ef is not None else 64), k)
         m = self.index.search(q, k, threads=self.threads)
-        keys = np.asarray(m.keys).reshape(len(q), -1).astype(np.int64)
-        counts = np.asarray(m.counts).reshape(-1)
-        keys[np.arange(keys.shape[1])[None, :] >= counts[:, None]] = -1
+        # one query gives Matches (only the found keys), a batch BatchMatches (k per row)
+        found = np.asarray(m.keys).astype(np.int64).reshape(len(q), -1)
+        counts = np.asarray(getattr(m, "counts", [found.shape[1]])).reshape(-1)
+        keys = np.full((len(q), k), -1, np.int64)
+        keys[:, :found.shape[1]] = found
+        keys[np.arange(k)[None, :] >= counts[:, None]] = -1
         return keys
 
     def bytes_per_vector(self):
