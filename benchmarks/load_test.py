@@ -152,6 +152,9 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> dict[str, float]:
+        if self.proc.poll() is not None:  # say why, instead of failing to parse its status
+            raise RuntimeError(f"the server exited with status {self.proc.returncode}:\n"
+                               + "".join(self.log[-40:]))
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         return {k: int(re.search(rf"^{k}:\s+(\d+) kB", status, re.M).group(1)) / 1024
                 for k in ("VmRSS", "RssAnon", "RssFile")}
