@@ -1,17 +1,11 @@
 // Portable Hamming block (no popcnt instruction assumed): the reference that
 // the AVX2 (hardware popcount) variant is tested against.
 #include "dispatch.hpp"
+#include "popcount.hpp"
 
 namespace vecpress {
 namespace detail {
 namespace {
-
-inline int popcount64_portable(uint64_t v) {
-  v = v - ((v >> 1) & 0x5555555555555555ULL);
-  v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
-  v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
-  return int((v * 0x0101010101010101ULL) >> 56);
-}
 
 void hamming_block_ref(const uint64_t* q, int64_t nq, const uint64_t* x, int64_t nx,
                        int64_t nwords, int32_t* out, int64_t ldo) {

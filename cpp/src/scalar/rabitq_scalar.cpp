@@ -3,17 +3,11 @@
 #include <cmath>
 
 #include "rabitq_dispatch.hpp"
+#include "popcount.hpp"
 
 namespace vecpress {
 namespace detail {
 namespace {
-
-inline int popcount64_portable(uint64_t v) {
-  v = v - ((v >> 1) & 0x5555555555555555ULL);
-  v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
-  v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
-  return int((v * 0x0101010101010101ULL) >> 56);
-}
 
 void ip_block_ref(const uint64_t* q, int64_t nq, int qb, const uint64_t* x, int64_t nx,
                   int64_t xstride, int64_t nwords, int32_t* out, int64_t ldo) {
