@@ -16,6 +16,7 @@ def test_demo_reports_every_index(capsys):
     by = {r["index"]: r for r in rows}
     assert by["exact (FlatIndex)"]["recall@10"] == 1.0
     assert by["matryoshka 128->384, pca"]["recall@10"] >= 0.95
+    assert by["RaBitQ 1 bit/dim + rerank 100"]["recall@10"] >= 0.95
     assert all(r["qps"] > 0 for r in rows)
 
 

@@ -19,7 +19,7 @@ def _time_search(index, queries, k, repeats=3):
 
 def demo_indexes(dim: int):
     """The index configurations the demo compares (name, index)."""
-    from .indexes import BinaryIndex, FlatIndex, IVFIndex, MatryoshkaIndex
+    from .indexes import BinaryIndex, FlatIndex, IVFIndex, MatryoshkaIndex, RaBitQIndex
     from .quantizers import ProductQuantizer
 
     return [
@@ -31,6 +31,10 @@ def demo_indexes(dim: int):
         ("binary asym 384 bits + rerank 100", BinaryIndex(dim, "ip", rerank=100, query="float")),
         ("binary 128 pca bits + rerank 100", BinaryIndex(dim, "ip", bits=128, rotation="pca",
                                                          query="float", rerank=100)),
+        # RaBitQ: sign bits of a randomly rotated vector plus per-vector corrections, scored
+        # with an unbiased estimator (fast-scan); 4 bits per dimension needs no rerank
+        ("RaBitQ 1 bit/dim + rerank 100", RaBitQIndex(dim, "ip", rerank=100)),
+        ("RaBitQ 4 bits/dim, no rerank", RaBitQIndex(dim, "ip", ex_bits=3, rerank=0)),
         # the index to use at scale: only the probed lists are scanned, and the rerank
         # store stays in the file (memory-mapped) instead of RAM
         ("IVF16 PQ 4-bit + rerank 100 (store mmap)",
