@@ -17,7 +17,8 @@ Every index shares one contract:
 
 Threads: every index is safe to share. Any number of threads may search (and save) at
 once, and run in parallel (the kernels release the GIL), while other threads add, remove
-or train; writes run one at a time. Each search sees the index as it was before or after
+or train; writes run one at a time (an add encodes beside searches and holds the exclusive
+lock only to append). Each search sees the index as it was before or after
 each whole add/remove, never part of one: an id is returned only by searches that start
 after its ``add`` returned, and never by a search that starts after its ``remove``
 returned. Auto ids never collide, whatever the number of adding threads.
