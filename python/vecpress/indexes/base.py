@@ -33,7 +33,7 @@ Subclass hooks (arrays arrive validated, float32, normalised and rotated):
 
 - ``_encode_rows(x) -> encoded`` (from the trained model only; runs beside searches) and
   ``_append_rows(encoded)`` (under the exclusive lock); the base appends the vector store
-  and ids. Indexes that keep the default implement ``_add_rows(x)`` (both at once).
+  and ids (all an index without codes needs: the defaults do nothing).
 - ``_scan(q, n_candidates, params) -> (scores, rows)``: the n_candidates best stored
   rows (int64, -1 padded) with the kernel's scores.
 - ``_keep_rows(keep)``: keep the rows where the bool mask is True, in order.
@@ -43,6 +43,7 @@ Subclass hooks (arrays arrive validated, float32, normalised and rotated):
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
@@ -107,32 +108,26 @@ class SearchParams:
         return None if self.filter is None else self.filter.bits
 
 
-def writes(method):
-    """Run an Index method that changes the index under its exclusive lock."""
-    import functools
-
+def _exclusive(method, changes_model: bool):
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
         with self._lock.write():
             result = method(self, *args, **kwargs)
             self._version += 1
+            self._model_version += changes_model
             return result
     return locked
+
+
+def writes(method):
+    """Run an Index method that changes the index under its exclusive lock."""
+    return _exclusive(method, False)
 
 
 def trains(method):
     """As :func:`writes`, for a method that changes the trained model (an add encoding
     beside it encodes again)."""
-    import functools
-
-    @functools.wraps(method)
-    def locked(self, *args, **kwargs):
-        with self._lock.write():
-            result = method(self, *args, **kwargs)
-            self._version += 1
-            self._model_version += 1
-            return result
-    return locked
+    return _exclusive(method, True)
 
 
 class Index:
@@ -534,17 +529,12 @@ class Index:
     # ---- hooks ------------------------------------------------------------
     def _encode_rows(self, x: np.ndarray) -> Any:
         """What ``_append_rows`` appends for rows x (prepared float32), computed from the
-        trained model only: add() calls it under the shared lock, beside searches. The
-        default defers the encoding to ``_add_rows`` (under the exclusive lock)."""
-        return x
+        trained model only: add() calls it under the shared lock, beside searches."""
+        return None
 
     def _append_rows(self, encoded: Any) -> None:
         """Append what ``_encode_rows`` returned (the vector store and ids are appended by
         the base). Runs under the exclusive lock."""
-        self._add_rows(encoded)
-
-    def _add_rows(self, x: np.ndarray) -> None:
-        """Encode and append rows in one step (indexes without ``_encode_rows``)."""
 
     def _scan(self, q, n_candidates: int, params: SearchParams):  # pragma: no cover
         raise NotImplementedError
