@@ -17,11 +17,11 @@ namespace {
 py::object host_to_device(const py::array& a, uintptr_t stream) {
   if (!(a.flags() & py::array::c_style))
     throw py::value_error("the array must be C-contiguous; pass np.ascontiguousarray(a)");
-  std::string ts;
-  if (py::dtype::of<float>().is(a.dtype())) ts = typestr<float>();
-  else if (py::dtype::of<uint8_t>().is(a.dtype())) ts = typestr<uint8_t>();
-  else if (py::dtype::of<int64_t>().is(a.dtype())) ts = typestr<int64_t>();
-  else if (py::dtype::of<int32_t>().is(a.dtype())) ts = typestr<int32_t>();
+  std::string ts;  // dtypes by value: an unpickled array's dtype is equal, not identical
+  if (py::isinstance<py::array_t<float>>(a)) ts = typestr<float>();
+  else if (py::isinstance<py::array_t<uint8_t>>(a)) ts = typestr<uint8_t>();
+  else if (py::isinstance<py::array_t<int64_t>>(a)) ts = typestr<int64_t>();
+  else if (py::isinstance<py::array_t<int32_t>>(a)) ts = typestr<int32_t>();
   else
     throw py::type_error("DeviceArray holds float32, uint8, int32 or int64, got " +
                          std::string(py::str(a.dtype())));
