@@ -3,6 +3,7 @@ the single-process IVFIndex's ids and scores, survives save/reopen on another nu
 workers, routes add/remove to the owning shards, and refuses bad manifests."""
 import json
 import os
+import pickle
 import shutil
 
 import numpy as np
@@ -22,7 +23,6 @@ from vecpress.distributed import (  # noqa: E402
     encode,
     encode_rows,
 )
-from vecpress.distributed._canon import dumps, loads  # noqa: E402
 
 pytestmark = [
     pytest.mark.shared_data,
@@ -59,7 +59,7 @@ def data():
 
 def _copy(index):
     """A private copy of an index (pickled, as Ray ships it)."""
-    return loads(dumps(index))
+    return pickle.loads(pickle.dumps(index))
 
 
 @pytest.fixture(scope="module")

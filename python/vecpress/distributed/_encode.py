@@ -8,6 +8,7 @@ or thread count made them.
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,6 @@ from .._validate import as_f32_matrix, as_ids, check_int, check_magnitude
 from ..backends import CPU
 from ..errors import DimensionError, ParameterError, ShapeError
 from ..indexes.ivf import IVFIndex
-from ._canon import canon, dumps, loads
 
 DEFAULT_CHUNK = 65_536  # rows per encoding task (IVFIndex.add encodes in the same chunks)
 
@@ -87,7 +87,7 @@ class _Source:
 
         if self.path is not None:
             return np.asarray(np.load(self.path, mmap_mode="r")[start:stop])
-        return canon(ray.get(self.ref)[start:stop])
+        return ray.get(self.ref)[start:stop]
 
 
 def _npy_rows(path: str, dim: int) -> int:
@@ -144,8 +144,8 @@ class _RangeEncoder:
 
         set_num_threads(threads)
         index_ref, self.sources, ids_ref = boxed
-        self.index = loads(ray.get(index_ref))
-        self.ids = None if ids_ref is None else canon(ray.get(ids_ref))
+        self.index = pickle.loads(ray.get(index_ref))
+        self.ids = None if ids_ref is None else ray.get(ids_ref)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         parts = []
@@ -167,10 +167,10 @@ class _DatasetEncoder:
         from ..runtime import set_num_threads
 
         set_num_threads(threads)
-        self.index = loads(ray.get(boxed[0]))
+        self.index = pickle.loads(ray.get(boxed[0]))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch = canon(batch)
+        batch = batch
         enc = encode_rows(self.index, np.stack(batch["vector"]) if batch["vector"].dtype == object
                           else batch["vector"])
         enc["id"] = as_ids(batch["id"])
@@ -206,7 +206,7 @@ def encode(index: IVFIndex, data: Any, *, ids: Any = None, num_workers: int = 1,
     threads_per_worker = check_int(threads_per_worker, "threads_per_worker", 1, 4096)
     chunk_rows = check_int(chunk_rows, "chunk_rows", 1, 1 << 24)
     index._check_ready()
-    boxed_index = ray.put(dumps(index))
+    boxed_index = ray.put(pickle.dumps(index))
     if isinstance(data, ray.data.Dataset):
         if ids is not None:
             raise ParameterError("with a ray.data.Dataset, ids come from its 'id' column; "

@@ -3,6 +3,7 @@ with the shared trained model and only the vectors of the inverted lists it owns
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ from ..errors import FormatError, UnknownIdError
 from ..filters import IdSelector
 from ..indexes.base import load
 from ..indexes.ivf import IVFIndex
-from ._canon import canon, loads
 from ._encode import append_encoded
 from ._merge import take_best
 
@@ -96,13 +96,13 @@ class ShardServer:
 
     # ---- building ------------------------------------------------------------------
     def create(self, shard_ids: list[int], template: bytes) -> None:
-        """Start empty shards, each a copy of the trained, empty index (``_canon.dumps``)."""
+        """Start empty shards, each a copy of the trained, empty index (unpickled)."""
         for s in shard_ids:
-            self.shards[s] = loads(template)
+            self.shards[s] = pickle.loads(template)
             self.locks[s] = RWLock()
 
     def ingest(self, shard: int, ids: np.ndarray, enc: dict[str, np.ndarray]) -> int:
-        ids, enc = canon(ids), canon(enc)
+        ids, enc = ids, enc
         with self.locks[shard].write():
             append_encoded(self.shards[shard], ids, enc)
         return len(ids)
@@ -133,14 +133,14 @@ class ShardServer:
 
     # ---- writes ----------------------------------------------------------------------
     def add(self, shard: int, vectors: np.ndarray, ids: np.ndarray) -> int:
-        vectors, ids = canon(vectors), canon(ids)
+        vectors, ids = vectors, ids
         with self.locks[shard].write():
             self.shards[shard].add(vectors, ids)
             return len(self.shards[shard])
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
         """bool (m,): which of ids some shard of this actor holds."""
-        ids = canon(ids)
+        ids = ids
         found = np.zeros(ids.shape, bool)
         for s, index in self.shards.items():
             with self.locks[s].read():
@@ -149,7 +149,7 @@ class ShardServer:
 
     def remove(self, ids: np.ndarray) -> dict[int, int]:
         """Remove the ids this actor's shards hold (others are ignored); {shard: size}."""
-        ids = canon(ids)
+        ids = ids
         out = {}
         for s, index in self.shards.items():
             with self.locks[s].write():
@@ -189,8 +189,8 @@ class ShardServer:
         each candidate (nq, c) int32, exact scores (nq, c) float32 or None), best code score
         first, ties by the lower id.
         """
-        queries, packed, routes = canon(queries), canon(packed), canon(routes)
-        filter_spec = canon(filter_spec)
+        queries, packed, routes = queries, packed, routes
+        filter_spec = filter_spec
         selector = None if filter_spec is None else IdSelector(*filter_spec)
         nq = queries.shape[0]
         parts: list[tuple] = []
@@ -230,7 +230,7 @@ class ShardServer:
         """Exact scores of candidates: parts {shard: (rows int64 (m,) into queries, ids
         int64 (m, c), -1 = none)} -> {shard: float32 (m, c)}. An id removed since the
         search that found it scores as none (-inf / +inf)."""
-        queries, parts = canon(queries), canon(parts)
+        queries, parts = queries, parts
         out = {}
         for s, (rows, ids) in parts.items():
             index = self.shards[s]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import pickle
 import threading
 import uuid
 from collections.abc import Sequence
@@ -36,7 +37,6 @@ from ..errors import (
 from ..filters import as_selector
 from ..indexes.base import MAX_PADDED_RESULT, load
 from ..indexes.ivf import IVFIndex
-from ._canon import canon, dumps, loads
 from ._encode import DEFAULT_CHUNK, encode, sources_of
 from ._merge import merge_results, take_best
 from ._shard import ShardServer, file_sha256, model_digest, packed_in_batch
@@ -73,7 +73,7 @@ def _get(refs: Any) -> Any:
     """ray.get, re-raising a vecpress error raised inside an actor as itself."""
     ray = _ray()
     try:
-        return canon(ray.get(refs))
+        return ray.get(refs)
     except ray.exceptions.RayTaskError as e:
         cause = _vecpress_cause(e)
         if cause is not None:
@@ -143,8 +143,8 @@ def _sample_rows(data: Any, dim: int, n: int) -> np.ndarray | None:
     """Up to n rows spread over the inputs (for estimating list sizes), or None."""
     ray = _ray()
     if isinstance(data, ray.data.Dataset):
-        batch = canon(data.take_batch(n, batch_format="numpy")["vector"])
-        return canon(np.stack(batch)) if batch.dtype == object else batch
+        batch = data.take_batch(n, batch_format="numpy")["vector"]
+        return np.stack(batch) if batch.dtype == object else batch
     sources = sources_of(data, dim)
     total = sum(s.n for s in sources)
     parts = []
@@ -154,7 +154,7 @@ def _sample_rows(data: Any, dim: int, n: int) -> np.ndarray | None:
         if s.path is not None:
             parts.append(np.asarray(np.load(s.path, mmap_mode="r")[idx]))
         else:
-            parts.append(canon(ray.get(s.ref)[idx]))
+            parts.append(ray.get(s.ref)[idx])
     return np.concatenate(parts)
 
 
@@ -261,7 +261,7 @@ class ShardedIVFIndex:
         actor_shards = [list(range(a, num_shards, workers)) for a in range(workers)]
         actors = cls._start_actors(workers, threads, actor_options)
         try:
-            tref = ray.put(dumps(template))
+            tref = ray.put(pickle.dumps(template))
             _get([a.create.remote(sh, tref) for a, sh in zip(actors, actor_shards)])
             actor_of = np.empty(num_shards, np.int64)
             for a, sh in enumerate(actor_shards):
@@ -272,7 +272,7 @@ class ShardedIVFIndex:
             seen: list[np.ndarray] = []
             pending: list = []
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                batch = canon(batch)
+                batch = batch
                 shard = l2s[batch["list"]]
                 if check_ids:
                     seen.append(np.asarray(batch["id"], np.int64))
@@ -685,7 +685,7 @@ class ShardedIVFIndex:
 # ---- helpers ------------------------------------------------------------------------------
 def _template_of(index: IVFIndex) -> IVFIndex:
     """A private copy of a trained, empty IVFIndex (the shards' common starting point)."""
-    return loads(dumps(index))
+    return pickle.loads(pickle.dumps(index))
 
 
 def _pad(scores: np.ndarray, ids: np.ndarray, k: int, larger: bool):
