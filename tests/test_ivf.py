@@ -171,6 +171,38 @@ def test_fastscan_lists_equal_the_flat_fastscan(data):
     np.testing.assert_allclose(s, np.take_along_axis(q @ rec.T, ids, 1), rtol=1e-4, atol=1e-4)
 
 
+def test_fastscan_without_rescoring_ranks_by_the_quantized_sums(data):
+    """rescore=0 (the default when an exact rerank follows): the rows are the k best by
+    quantized table sum, as the flat kernel computes them, and the scores are those sums
+    mapped back to float, within the LUT quantization's error of the exact table sums."""
+    x, q = data
+    ivf = vp.IVFIndex(64, 16, vp.ProductQuantizer(64, 32, 4, niter=5), "ip", by_residual=False,
+                      rescore=0)
+    ivf.train(x)
+    ivf.add(x)
+    s, ids = ivf.search(q, 10, nprobe=16)
+    tables = ivf.quantizer._tables(q, "ip")
+    luts = vp._core.fastscan_quantize_luts(tables, True)
+    codes = ivf.codes
+    sums = vp._core.fastscan_scores(luts, vp._core.pq4_pack(codes), len(x), 32).astype(np.int64)
+    rows = np.searchsorted(ivf._ids.data, ids)  # ids were given in row order
+    kth = np.sort(sums, axis=1)[:, 9]
+    got = np.take_along_axis(sums, rows, 1)
+    assert (got <= kth[:, None]).all()  # every returned row is among the 10 smallest sums
+    assert (np.diff(got, axis=1) >= 0).all()  # best first
+    exact = np.take_along_axis(q @ ivf.quantizer.decode(codes).T, rows, 1)
+    span = (tables.max(axis=2) - tables.min(axis=2)).max(axis=1)
+    np.testing.assert_allclose(s, exact, atol=float(span.max()) / 127 * 32)
+    # and with the exact rerank on top the result is the exact top-k of those candidates
+    rr = vp.IVFIndex(64, 16, vp.ProductQuantizer(64, 32, 4, niter=5), "ip", by_residual=False,
+                     rerank=50)
+    rr.train(x)
+    rr.add(x)
+    s2, ids2 = rr.search(q, 10, nprobe=16)
+    np.testing.assert_allclose(s2, np.take_along_axis(q @ x.T, np.searchsorted(rr._ids.data, ids2), 1),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_untrained_int8_store_saves_and_loads(tmp_path):
     ivf = vp.IVFIndex(64, 8, codecs(64)["pq8"](), rerank=10, store="int8")
     ivf.save(tmp_path / "empty.vp")

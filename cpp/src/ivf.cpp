@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "dispatch.hpp"
+#include "reservoir.hpp"
 #include "vecpress/fastscan.hpp"
 #include "vecpress/parallel.hpp"
 #include "vecpress/topk.hpp"
@@ -111,19 +112,11 @@ struct ListProbes {
   }
 };
 
-// Candidates of one task (a range of lists) for every query: a heap of `rescore`
+// Candidates of one task (a range of lists) for every query: the `rescore` best
 // (quantized sum + bias shift, packed position << 16 | probe) per query.
 struct TaskCandidates {
-  int rescore;
-  std::vector<int32_t> keys;
-  std::vector<idx_t> ids;
-  std::vector<TopK<int32_t, Smaller>> heaps;
-  TaskCandidates(int64_t nq, int rescore_) : rescore(rescore_), keys(nq * rescore_),
-                                             ids(nq * rescore_) {
-    heaps.reserve(nq);
-    for (int64_t q = 0; q < nq; ++q)
-      heaps.emplace_back(&keys[q * rescore], &ids[q * rescore], rescore);
-  }
+  std::vector<detail::Reservoir<int32_t, Smaller>> best;
+  TaskCandidates(int64_t nq, int rescore) : best(nq, detail::Reservoir<int32_t, Smaller>(rescore)) {}
 };
 
 // Scans lists [l0, l1): each block is read once for up to 8 of the queries probing
@@ -149,24 +142,24 @@ void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* s
                   group_luts.begin() + i * Mp * 16);
       }
       for (int64_t b = boff[l]; b < boff[l + 1]; ++b) {
-        // A vector enters a heap only if sum + shift <= its worst key.
+        // A vector enters only if sum + shift < the query's threshold: with 7-bit
+        // tables many sums tie, and keeping the ties would only churn the buffer.
         for (int64_t i = 0; i < g; ++i) {
-          const auto& h = tc.heaps[gq[i]];
-          const int64_t t = h.full() ? int64_t(h.threshold()) - gs[i] : 0xFFFF;
+          const auto& h = tc.best[gq[i]];
+          const int64_t t = h.bounded() ? int64_t(h.threshold()) - gs[i] - 1 : 0xFFFF;
           thr[i] = uint16_t(std::max<int64_t>(0, std::min<int64_t>(t, 0xFFFF)));
         }
         fns.fastscan_block(packed + b * bb, Mp, group_luts.data(), g, thr, sc, mask);
         for (int64_t i = 0; i < g; ++i) {
-          auto& h = tc.heaps[gq[i]];
+          auto& h = tc.best[gq[i]];
           uint32_t bits = mask[i];
           while (bits) {
             const int v = __builtin_ctz(bits);
             bits &= bits - 1;
             const idx_t pos = b * 32 + v;
             if (rows[pos] < 0 || !row_allowed(allow, rows[pos])) continue;  // padding, filtered
-            const int32_t key = int32_t(sc[i * 32 + v]) + gs[i];
-            if (h.full() && key > h.threshold()) continue;
-            h.push(key, (pos << 16) | gp[i]);  // the probe index rides along for its bias
+            // the probe index rides along for its bias
+            h.push(int32_t(sc[i * 32 + v]) + gs[i], (pos << 16) | gp[i]);
           }
         }
       }
@@ -178,20 +171,37 @@ void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* s
 // table sum over the row-order codes (two per byte), summed in code order.
 template <class Cmp>
 void rescore_query(const float* T, int64_t M, const idx_t* rows, const uint8_t* row_codes,
-                   const float* pbias, const std::vector<TaskCandidates>& tasks, int64_t q,
+                   const float* pbias, std::vector<TaskCandidates>& tasks, int64_t q,
                    int k, float* ov, idx_t* oi) {
   TopK<float, Cmp> best(ov, oi, k);
   const int64_t Mb = (M + 1) / 2;
-  for (const auto& tc : tasks) {
-    const auto& h = tc.heaps[q];
-    for (int r = 0; r < h.size(); ++r) {
-      const idx_t id = tc.ids[q * tc.rescore + r];
+  for (auto& tc : tasks) {
+    int count;
+    const auto* e = tc.best[q].finish(&count);
+    for (int r = 0; r < count; ++r) {
+      const idx_t id = e[r].id;
       const idx_t row = rows[id >> 16];
       const uint8_t* c = row_codes + row * Mb;
       float s = 0;
       for (int64_t m = 0; m < M; ++m) s += T[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
       best.push(pbias ? s + pbias[id & 0xFFFF] : s, row);
     }
+  }
+  best.finalize();
+}
+
+// Without rescoring: the best k quantized keys of every task, mapped back to scores
+// as sign * (key / scale + offset); the ranking is the quantized one.
+template <class Cmp>
+void merge_query_keys(float inv_scale, float offset, float sign, const idx_t* rows,
+                      std::vector<TaskCandidates>& tasks, int64_t q, int k, float* ov,
+                      idx_t* oi) {
+  TopK<float, Cmp> best(ov, oi, k);
+  for (auto& tc : tasks) {
+    int count;
+    const auto* e = tc.best[q].finish(&count);
+    for (int r = 0; r < count; ++r)
+      best.push(sign * (float(e[r].val) * inv_scale + offset), rows[e[r].id >> 16]);
   }
   best.finalize();
 }
@@ -207,6 +217,7 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
   VP_CHECK(M > 0 && nlist > 0 && k >= 0 && nprobe >= 0, "ivf_fastscan_search: bad sizes");
   VP_CHECK(nprobe < (1 << 16), "ivf_fastscan_search: nprobe must be < 65536");
   if (nq == 0 || k == 0) return;
+  const bool rescoring = rescore > 0;
   rescore = std::max(k, rescore);
   const int64_t Mp = fastscan_mpad(M);
   const auto& fns = detail::adc_fns();
@@ -242,6 +253,26 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
     scan_lists(fns, luts.data(), shifts.data(), M, packed, rows, block_offsets, lp, nprobe,
                cut[t], cut[t + 1], allow, tasks[t]);
   });
+  if (!rescoring) {
+    parallel_for(nq, nthreads, [&](int64_t q) {
+      // the LUT's per-sub-quantizer minimum, summed: the score of a zero quantized sum
+      float offset = 0;
+      for (int64_t m = 0; m < M; ++m) {
+        const float* t = tables + (q * M + m) * 16;
+        float mn = sign * t[0];
+        for (int c = 1; c < 16; ++c) mn = std::min(mn, sign * t[c]);
+        offset += mn;
+      }
+      const float inv = scales[q] > 0 ? 1.0f / scales[q] : 0.0f;
+      if (largest)
+        merge_query_keys<Larger>(inv, offset, sign, rows, tasks, q, k, out_scores + q * k,
+                                 out_rows + q * k);
+      else
+        merge_query_keys<Smaller>(inv, offset, sign, rows, tasks, q, k, out_scores + q * k,
+                                  out_rows + q * k);
+    });
+    return;
+  }
   parallel_for(nq, nthreads, [&](int64_t q) {
     const float* T = tables + q * M * 16;
     const float* pb = probe_bias ? probe_bias + q * nprobe : nullptr;

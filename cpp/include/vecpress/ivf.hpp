@@ -39,6 +39,8 @@ namespace vecpress {
 // rescored exactly as probe_bias + sum_m tables[m, code_m] and reduced to the
 // best k rows (nq, k), best first, padded with -1. tables (nq, M, 16) float32.
 // With zero biases and rescore >= n this returns fastscan_search's result.
+// rescore = 0 skips the float rescoring: the best k by quantized sum come back,
+// scored sign * (sum / scale + offset) + bias (for an exact rerank to refine).
 void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* packed,
                          const idx_t* rows, const int64_t* block_offsets, int64_t nlist,
                          const uint8_t* row_codes, const int64_t* probes,
