@@ -54,7 +54,7 @@ def test_all_lists_probed_equals_flat_scan_of_the_same_codes(data, codec, metric
 def test_residual_scores_are_exact_for_the_reconstruction(data, codec, metric):
     """With residual codes the score is the metric against centroid + decoded residual."""
     x, q = data
-    ivf = vp.IVFIndex(64, 8, codecs(64)[codec](), metric)
+    ivf = vp.IVFIndex(64, 8, codecs(64)[codec](), metric, by_residual=True)
     ivf.train(x)
     ivf.add(x[:500])
     s, ids = ivf.search(q, 5, nprobe=8)
@@ -162,7 +162,8 @@ def test_fastscan_lists_equal_the_flat_fastscan(data):
     np.testing.assert_array_equal(ids, fids)
     np.testing.assert_array_equal(s, fs)
     # fewer lists, with residuals: the scores are still the exact table sums plus <q, c>
-    res = vp.IVFIndex(64, 16, vp.ProductQuantizer(64, 32, 4, niter=5), "ip", rescore=64)
+    res = vp.IVFIndex(64, 16, vp.ProductQuantizer(64, 32, 4, niter=5), "ip", rescore=64,
+                      by_residual=True)
     res.train(x)
     res.add(x)
     s, ids = res.search(q, 10, nprobe=4)

@@ -86,24 +86,26 @@ namespace {
 
 constexpr int64_t kFsQueries = 8;  // queries scanned together per block (fast-scan kernel)
 
-// The probes regrouped by list: entries [start[l], start[l + 1]) name the (query, probe)
-// pairs that probe list l, queries in increasing order.
+// The probes p in [p0, p1) regrouped by list: entries [start[l], start[l + 1]) name
+// the (query, probe) pairs that probe list l, queries in increasing order.
 struct ListProbes {
   std::vector<int64_t> start, query, probe;
-  ListProbes(const int64_t* probes, int64_t nq, int64_t nprobe, int64_t nlist)
+  ListProbes(const int64_t* probes, int64_t nq, int64_t nprobe, int64_t nlist, int64_t p0,
+             int64_t p1)
       : start(nlist + 1, 0) {
-    for (int64_t i = 0; i < nq * nprobe; ++i) {
-      const int64_t l = probes[i];
-      if (l < 0) continue;
-      VP_CHECK(l < nlist, "ivf_fastscan_search: probe list out of range");
-      ++start[l + 1];
-    }
+    for (int64_t q = 0; q < nq; ++q)
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t l = probes[q * nprobe + p];
+        if (l < 0) continue;
+        VP_CHECK(l < nlist, "ivf_fastscan_search: probe list out of range");
+        ++start[l + 1];
+      }
     for (int64_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
     query.resize(start[nlist]);
     probe.resize(start[nlist]);
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
     for (int64_t q = 0; q < nq; ++q)
-      for (int64_t p = 0; p < nprobe; ++p) {
+      for (int64_t p = p0; p < p1; ++p) {
         const int64_t l = probes[q * nprobe + p];
         if (l < 0) continue;
         query[fill[l]] = q;
@@ -115,8 +117,8 @@ struct ListProbes {
 // Candidates of one task (a range of lists) for every query: the `rescore` best
 // (quantized sum + bias shift, packed position << 16 | probe) per query.
 struct TaskCandidates {
-  std::vector<detail::Reservoir<int32_t, Smaller>> best;
-  TaskCandidates(int64_t nq, int rescore) : best(nq, detail::Reservoir<int32_t, Smaller>(rescore)) {}
+  std::vector<detail::KeyReservoir> best;
+  TaskCandidates(int64_t nq, int rescore) : best(nq, detail::KeyReservoir(rescore)) {}
 };
 
 // Scans lists [l0, l1): each block is read once for up to 8 of the queries probing
@@ -176,10 +178,10 @@ void rescore_query(const float* T, int64_t M, const idx_t* rows, const uint8_t* 
   TopK<float, Cmp> best(ov, oi, k);
   const int64_t Mb = (M + 1) / 2;
   for (auto& tc : tasks) {
-    int count;
-    const auto* e = tc.best[q].finish(&count);
+    auto& res = tc.best[q];
+    const int count = res.finish();
     for (int r = 0; r < count; ++r) {
-      const idx_t id = e[r].id;
+      const idx_t id = res.id(r);
       const idx_t row = rows[id >> 16];
       const uint8_t* c = row_codes + row * Mb;
       float s = 0;
@@ -198,10 +200,10 @@ void merge_query_keys(float inv_scale, float offset, float sign, const idx_t* ro
                       idx_t* oi) {
   TopK<float, Cmp> best(ov, oi, k);
   for (auto& tc : tasks) {
-    int count;
-    const auto* e = tc.best[q].finish(&count);
+    auto& res = tc.best[q];
+    const int count = res.finish();
     for (int r = 0; r < count; ++r)
-      best.push(sign * (float(e[r].val) * inv_scale + offset), rows[e[r].id >> 16]);
+      best.push(sign * (float(res.key(r)) * inv_scale + offset), rows[res.id(r) >> 16]);
   }
   best.finalize();
 }
@@ -233,11 +235,18 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
       for (int64_t p = 0; p < nprobe; ++p)
         shifts[q * nprobe + p] = int32_t(std::lrint(sign * scales[q] * probe_bias[q * nprobe + p]));
   });
-  const ListProbes lp(probes, nq, nprobe, nlist);
+  // Two passes: every query's best probes first, so its threshold is tight before the
+  // rest are scanned (lists are visited in list order, not in each query's probe order,
+  // and a loose threshold lets many candidates through to be selected away).
+  const int64_t first = std::max<int64_t>(1, nprobe / 8);
+  const ListProbes passes[2] = {ListProbes(probes, nq, nprobe, nlist, 0, first),
+                                ListProbes(probes, nq, nprobe, nlist, first, nprobe)};
   // Lists split into one contiguous range per thread, balanced by blocks x queries.
   std::vector<int64_t> work(nlist + 1, 0);
   for (int64_t l = 0; l < nlist; ++l)
-    work[l + 1] = work[l] + (block_offsets[l + 1] - block_offsets[l]) * (lp.start[l + 1] - lp.start[l]);
+    work[l + 1] = work[l] + (block_offsets[l + 1] - block_offsets[l]) *
+                                (passes[0].start[l + 1] - passes[0].start[l] +
+                                 passes[1].start[l + 1] - passes[1].start[l]);
   const int64_t ntasks = std::max<int64_t>(
       1, std::min<int64_t>(nthreads > 0 ? nthreads : default_threads(), work[nlist] / 64 + 1));
   std::vector<int64_t> cut(ntasks + 1, nlist);
@@ -250,8 +259,9 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
   tasks.reserve(ntasks);
   for (int64_t t = 0; t < ntasks; ++t) tasks.emplace_back(nq, rescore);
   parallel_for(ntasks, nthreads, [&](int64_t t) {
-    scan_lists(fns, luts.data(), shifts.data(), M, packed, rows, block_offsets, lp, nprobe,
-               cut[t], cut[t + 1], allow, tasks[t]);
+    for (const auto& lp : passes)
+      scan_lists(fns, luts.data(), shifts.data(), M, packed, rows, block_offsets, lp, nprobe,
+                 cut[t], cut[t + 1], allow, tasks[t]);
   });
   if (!rescoring) {
     parallel_for(nq, nthreads, [&](int64_t q) {

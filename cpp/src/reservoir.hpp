@@ -1,62 +1,71 @@
-// PRIVATE: top-k selection by buffering. Candidates are appended to a buffer of
-// 2k; when it fills, nth_element keeps the k best and their worst becomes the
-// threshold a later candidate must strictly beat. A push costs O(1) amortised
-// where a heap pays O(log k) with unpredictable branches: scans that meet
-// candidates in no particular order (the inverted-file scan visits lists, not
-// queries' probes, in turn) push often, and the heap dominated their time.
+// PRIVATE: top-k selection of int32 keys (smaller is better) by buffering.
+// Candidates are appended to a buffer of 2k; when it fills, nth_element keeps the
+// k best and their worst becomes the threshold a later candidate must strictly
+// beat. A push costs O(1) amortised where a heap pays O(log k) with unpredictable
+// branches: scans that meet candidates in no particular order (the inverted-file
+// scan visits lists, not each query's probes, in turn) push often, and the heap
+// dominated their time. Keys are selected as uint64 (key, slot) pairs, so the
+// selection compares plain integers; ties go to the earlier candidate.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
-#include "vecpress/topk.hpp"
+#include "vecpress/types.hpp"
 
 namespace vecpress {
 namespace detail {
 
-template <class T, class Cmp>
-class Reservoir {
+class KeyReservoir {
  public:
-  struct Entry {
-    T val;
-    idx_t id;
-  };
+  explicit KeyReservoir(int k)
+      : k_(std::max(k, 0)), keys_(size_t(2 * std::max(k, 1))), ids_(keys_.size()),
+        scratch_(size_t(std::max(k, 1))) {}
 
-  explicit Reservoir(int k) : k_(k), buf_(size_t(2 * std::max(k, 1))) {}
-
-  // True once a threshold exists: only values strictly better than threshold() enter.
+  // True once a threshold exists: only keys strictly below threshold() enter.
   bool bounded() const { return bounded_; }
-  T threshold() const { return thr_; }
+  int32_t threshold() const { return thr_; }
 
-  inline void push(T val, idx_t id) {
-    if (k_ <= 0) return;
-    if (bounded_ && !Cmp::worse(thr_, val)) return;  // ties with the threshold lose
-    buf_[n_++] = Entry{val, id};
-    if (n_ == buf_.size()) shrink();
+  inline void push(int32_t key, idx_t id) {
+    if (k_ == 0 || (bounded_ && key >= thr_)) return;
+    keys_[n_] = pack(key, n_);
+    ids_[n_] = id;
+    if (++n_ == keys_.size()) shrink();
   }
 
-  // Keeps the k best (ties broken by id), in no particular order; returns them.
-  const Entry* finish(int* count) {
+  // Keeps the k best and returns how many are held; key(i) / id(i) read them
+  // (in no particular order).
+  int finish() {
     if (n_ > size_t(k_)) shrink();
-    *count = int(n_);
-    return buf_.data();
+    return int(n_);
   }
+  int32_t key(int i) const { return unpack(keys_[i]); }
+  idx_t id(int i) const { return ids_[i]; }
 
  private:
+  // Order-preserving: the key with its sign bit flipped, above the slot number.
+  static uint64_t pack(int32_t key, size_t slot) {
+    return (uint64_t(uint32_t(key) ^ 0x80000000u) << 32) | uint64_t(slot);
+  }
+  static int32_t unpack(uint64_t p) { return int32_t(uint32_t(p >> 32) ^ 0x80000000u); }
+
   void shrink() {
-    auto better = [](const Entry& a, const Entry& b) {
-      return Cmp::better(a.val, a.id, b.val, b.id);
-    };
-    std::nth_element(buf_.begin(), buf_.begin() + (k_ - 1), buf_.begin() + n_, better);
+    std::nth_element(keys_.begin(), keys_.begin() + (k_ - 1), keys_.begin() + n_);
+    for (int i = 0; i < k_; ++i) {
+      scratch_[i] = ids_[keys_[i] & 0xFFFFFFFFu];
+      keys_[i] = (keys_[i] & ~uint64_t(0xFFFFFFFFu)) | uint64_t(i);
+    }
+    std::copy(scratch_.begin(), scratch_.begin() + k_, ids_.begin());
     n_ = size_t(k_);
-    thr_ = buf_[k_ - 1].val;
-    bounded_ = k_ > 0;
+    thr_ = unpack(*std::max_element(keys_.begin(), keys_.begin() + k_));
+    bounded_ = true;
   }
 
   int k_;
-  std::vector<Entry> buf_;
+  std::vector<uint64_t> keys_;
+  std::vector<idx_t> ids_, scratch_;
   size_t n_ = 0;
-  T thr_ = Cmp::template worst<T>();
+  int32_t thr_ = 0;
   bool bounded_ = false;
 };
 

@@ -17,6 +17,7 @@ from ..quantizers.base import Quantizer
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles
 from ..quantizers.pq import ProductQuantizer
+from ..quantizers.rq import ResidualQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
 from .base import SearchParams, register, trains
@@ -48,8 +49,12 @@ class IVFIndex(CodedIndex):
         ``ResidualQuantizer(dim, 16)``, ``BinaryQuantizer(dim)``. Default: PQ with
         dim / 8 sub-quantizers of 8 bits.
     metric : "ip" | "l2" | "cosine"
-    by_residual : encode x - centroid (default True, except for binary codes, whose
-        sign bits carry no scale to add to the centroid's score).
+    by_residual : encode x - centroid instead of x. Default: True for residual
+        quantizers only. Measured on wordnet-minilm (IVF256, every list probed, rerank
+        100): PQ96x4 0.992 direct vs 0.980 on residuals (IP; L2 0.991 vs 0.976), PQ48x8
+        0.993 vs 0.987, RQ16x8 0.924 vs 0.934. PQ's per-subspace codebooks fit the data
+        better than the residuals' mixture of every list's offsets; binary sign bits
+        carry no scale to add to the centroid's score.
     nprobe : lists scanned per query (default: nlist / 16, at least 1); per call too.
     rescore : 4-bit PQ with "ip"/"cosine" scans the lists with fast-scan (7-bit quantized
         tables, 32 codes per shuffle); this many candidates per query are rescored with the
@@ -83,7 +88,7 @@ class IVFIndex(CodedIndex):
             raise ParameterError(f"the quantizer has dim {quantizer.dim}, the index {self.dim}")
         self.quantizer = quantizer
         if by_residual is None:
-            by_residual = not isinstance(quantizer, BinaryQuantizer)
+            by_residual = isinstance(quantizer, ResidualQuantizer)
         self.by_residual = bool(by_residual)
         self.nprobe = None if nprobe is None else check_int(nprobe, "nprobe", 1)
         self.rescore = None if rescore is None else check_int(rescore, "rescore", 0, 1 << 20)
