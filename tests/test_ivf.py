@@ -249,3 +249,109 @@ def test_writes_between_searches_match_a_regrouped_index(data, codec, metric, tm
     # every vector added after the first grouping is found as its own best match
     _, own = index.search(x[1701:1750:7], 1)
     assert (own[:, 0] == np.arange(1701, 1750, 7)).mean() > 0.8
+
+
+# ---- RaBitQ codes in the inverted file -------------------------------------------------
+
+def _rabitq_reference(ivf, q):
+    """numpy RaBitQ estimates (nq, n) of every stored row, by the IVF formula: the codes
+    encode r = x - c_l, the query is rotated uncentred, the probe's bias carries <q, c_l>
+    ("ip") or |q - c_l|^2 ("l2")."""
+    qz = ivf.quantizer
+    codes = ivf._codes.data
+    signs = 2.0 * np.unpackbits(codes[:, : qz.D // 8], axis=1, bitorder="little") - 1.0
+    s = ivf.quantizer.rotate(q).astype(np.float64) @ signs.T  # <2b - 1, P q>
+    f_mul = qz.factors(codes)[:, 1].astype(np.float64)
+    c = ivf.centroids[ivf._lists.data].astype(np.float64)
+    if ivf.metric == "l2":
+        bias = ((q[:, None, :].astype(np.float64) - c[None]) ** 2).sum(-1)
+        return bias + ivf._row_term.data[None] - 2.0 * (f_mul / 2) * s
+    return q.astype(np.float64) @ c.T + (f_mul / 2) * s
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_rabitq_lists_give_the_rabitq_estimates(data, metric, simd_level):
+    """Every list probed, no rerank: the scores are RaBitQ's estimates (within the 8-bit
+    LUTs' rounding) and the rows their best k; every SIMD level returns the same rows."""
+    from test_pq import at_level
+
+    x, q = data
+    ivf = vp.IVFIndex(64, 16, vp.RaBitQuantizer(64), metric)
+    ivf.train(x)
+    ivf.add(x)
+    s, ids = ivf.search(q, 10, nprobe=16)
+    ref = _rabitq_reference(ivf, q)
+    rows = np.searchsorted(ivf._ids.data, ids)
+    got_ref = np.take_along_axis(ref, rows, 1)
+    tol = 0.02 * float(np.abs(ref).max())
+    np.testing.assert_allclose(s, got_ref, atol=tol)
+    best = np.sort(ref, axis=1)[:, ::-1] if metric == "ip" else np.sort(ref, axis=1)
+    # the k-th returned estimate is within the rounding of the true k-th best estimate
+    np.testing.assert_allclose(got_ref[:, -1], best[:, 9], atol=2 * tol)
+    s2, ids2 = at_level("scalar", lambda: ivf.search(q, 10, nprobe=16))
+    np.testing.assert_array_equal(ids2, ids)
+    np.testing.assert_allclose(s2, s, rtol=1e-5, atol=1e-6)  # the rotation's float sums
+
+
+def test_rabitq_lists_recall_on_real_sample(sample):
+    gt = sample.ensure_ground_truth(10)
+    ivf = vp.IVFIndex(384, 64, vp.RaBitQuantizer(384), "ip", rerank=100)
+    ivf.train(sample.base)
+    ivf.add(sample.base)
+    ids = ivf.search(sample.queries, 10, nprobe=64)[1]
+    assert recall_at_k(ids, gt, 10) >= 0.97  # every list: the rerank's candidates suffice
+    ids = ivf.search(sample.queries, 10, nprobe=16)[1]
+    assert recall_at_k(ids, gt, 10) >= 0.85
+    bare = ivf.search(sample.queries, 10, nprobe=64, rerank=0)[1]
+    assert recall_at_k(bare, gt, 10) >= 0.6  # 1 bit per dimension, estimates alone
+
+
+def test_rabitq_lists_add_remove_save_load_filter(data, tmp_path):
+    x, q = data
+    ivf = vp.IVFIndex(64, 8, vp.RaBitQuantizer(64), "l2", rerank=20)
+    ivf.train(x)
+    ivf.add(x[:2000])
+    ivf.search(q, 5, nprobe=4)  # group the lists, then write
+    ivf.add(x[2000:])
+    removed = np.arange(0, 3000, 7)
+    ivf.remove(removed)
+    s, i = ivf.search(q, 10, nprobe=4)
+    assert not np.isin(i, removed).any()
+    fresh = vp.IVFIndex(64, 8, vp.RaBitQuantizer(64), "l2", rerank=20)
+    fresh.train(x)
+    keep = np.setdiff1d(np.arange(3000), removed)
+    fresh.add(x[keep], ids=keep)
+    np.testing.assert_array_equal(fresh.search(q, 10, nprobe=4)[1], i)
+    ivf.save(tmp_path / "r.vp")
+    for mmap in (False, True):
+        back = vp.load(tmp_path / "r.vp", mmap=mmap)
+        assert isinstance(back.quantizer, vp.RaBitQuantizer)
+        np.testing.assert_array_equal(back.search(q, 10, nprobe=4)[1], i)
+    allow = np.arange(1, 3000, 3)
+    _, fi = ivf.search(q, 10, nprobe=8, filter=allow)
+    assert np.isin(fi[fi >= 0], allow).all()
+    rep = ivf.memory_report()
+    assert rep["codes"] == 64 // 8 + 16 + 64 // 8 + 8  # row codes + the scan's blocks
+
+
+def test_rabitq_lists_bad_input(data, tmp_path):
+    x, _ = data
+    with pytest.raises(vp.ParameterError, match="ex_bits"):
+        vp.IVFIndex(64, 8, vp.RaBitQuantizer(64, ex_bits=2))
+    with pytest.raises(vp.ParameterError, match="by_residual"):
+        vp.IVFIndex(64, 8, vp.RaBitQuantizer(64), by_residual=False)
+    ivf = vp.IVFIndex(64, 8, vp.RaBitQuantizer(64))
+    ivf.train(x)
+    ivf.add(x[:200])
+    ivf.save(tmp_path / "r.vp")
+    from vecpress.io import read_arrays, write_arrays
+
+    kind, params, arrays = read_arrays(tmp_path / "r.vp")
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    for at, value in ((4, np.nan), (4, -1.0), (12, np.inf)):  # f_mul NaN / < 0, f_err inf
+        codes = arrays["codes"].copy()
+        codes[3, 64 // 8 + at: 64 // 8 + at + 4] = np.frombuffer(np.float32(value).tobytes(),
+                                                                np.uint8)
+        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, "codes": codes})
+        with pytest.raises(vp.FormatError):  # checksums valid, factors nonsense
+            vp.load(tmp_path / "bad.vp")

@@ -1,6 +1,7 @@
 #include "arrays.hpp"
 #include "vecpress/fastscan.hpp"
 #include "vecpress/ivf.hpp"
+#include "vecpress/rabitq.hpp"
 
 namespace vecpress {
 namespace bind {
@@ -94,6 +95,41 @@ void bind_ivf(py::module_& m) {
       py::arg("row_codes"), py::arg("probes"), py::arg("probe_bias"), py::arg("largest"),
       py::arg("k"), py::arg("rescore"), py::arg("nthreads") = 0, py::arg("allow") = py::none(),
       "Top-k rows (nq, k) over the probed lists of 4-bit fast-scan blocks; see vecpress/ivf.hpp.");
+
+  m.def(
+      "ivf_rabitq_search",
+      [](py::array qrot, float qscale, py::array packed, py::array rows, py::array block_offsets,
+         int64_t n, py::array probes, py::object probe_bias, bool largest, int k, int nthreads,
+         py::object allow) {
+        auto Q = matrix<float>(qrot, "qrot");
+        if (Q.cols <= 0 || Q.cols % 64 != 0)
+          throw shape_error("qrot must have D columns, a positive multiple of 64");
+        auto R = vector<int64_t>(rows, "rows");
+        if (R.second % 32) throw shape_error("rows must cover whole 32-vector blocks");
+        const int64_t nblocks = R.second / 32;
+        auto Pk = matrix<uint8_t>(packed, "packed", rabitq_fs_block_bytes(Q.cols));
+        if (Pk.rows != nblocks) throw shape_error("packed must have one row per 32-vector block");
+        const auto [offs, nlist] = list_offsets(block_offsets, "block_offsets", nblocks);
+        if (n < 0) throw py::value_error("n must be non-negative");
+        for (int64_t i = 0; i < R.second; ++i)
+          if (R.first[i] < -1 || R.first[i] >= n)
+            throw py::value_error("rows must be -1 or row numbers below n");
+        auto P = matrix<int64_t>(probes, "probes");
+        const float* pb = probe_biases(P, probe_bias, Q.rows);
+        check_k(k);
+        const uint64_t* ap = row_filter(allow, n);
+        TopKOut<> out(Q.rows, k);
+        {
+          py::gil_scoped_release nogil;
+          ivf_rabitq_search(Q.ptr, Q.rows, Q.cols, qscale, Pk.ptr, R.first, offs, nlist, P.ptr,
+                            pb, P.cols, largest, k, out.vp, out.ip, nthreads, ap);
+        }
+        return out.result();
+      },
+      py::arg("qrot"), py::arg("qscale"), py::arg("packed"), py::arg("rows"),
+      py::arg("block_offsets"), py::arg("n"), py::arg("probes"), py::arg("probe_bias"),
+      py::arg("largest"), py::arg("k"), py::arg("nthreads") = 0, py::arg("allow") = py::none(),
+      "Top-k rows (nq, k) by RaBitQ estimate over the probed lists; see vecpress/rabitq.hpp.");
 }
 
 }  // namespace bind

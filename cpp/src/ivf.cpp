@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "dispatch.hpp"
+#include "list_probes.hpp"
 #include "reservoir.hpp"
 #include "vecpress/fastscan.hpp"
 #include "vecpress/parallel.hpp"
@@ -86,46 +87,18 @@ namespace {
 
 constexpr int64_t kFsQueries = 8;  // queries scanned together per block (fast-scan kernel)
 
-// The probes p in [p0, p1) regrouped by list: entries [start[l], start[l + 1]) name
-// the (query, probe) pairs that probe list l, queries in increasing order.
-struct ListProbes {
-  std::vector<int64_t> start, query, probe;
-  ListProbes(const int64_t* probes, int64_t nq, int64_t nprobe, int64_t nlist, int64_t p0,
-             int64_t p1)
-      : start(nlist + 1, 0) {
-    for (int64_t q = 0; q < nq; ++q)
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t l = probes[q * nprobe + p];
-        if (l < 0) continue;
-        VP_CHECK(l < nlist, "ivf_fastscan_search: probe list out of range");
-        ++start[l + 1];
-      }
-    for (int64_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
-    query.resize(start[nlist]);
-    probe.resize(start[nlist]);
-    std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t q = 0; q < nq; ++q)
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t l = probes[q * nprobe + p];
-        if (l < 0) continue;
-        query[fill[l]] = q;
-        probe[fill[l]++] = p;
-      }
-  }
-};
-
 // Candidates of one task (a range of lists) for every query: the `rescore` best
 // (quantized sum + bias shift, packed position << 16 | probe) per query.
 struct TaskCandidates {
-  std::vector<detail::KeyReservoir> best;
-  TaskCandidates(int64_t nq, int rescore) : best(nq, detail::KeyReservoir(rescore)) {}
+  std::vector<detail::Reservoir<int32_t, Smaller>> best;
+  TaskCandidates(int64_t nq, int rescore) : best(nq, detail::Reservoir<int32_t, Smaller>(rescore)) {}
 };
 
 // Scans lists [l0, l1): each block is read once for up to 8 of the queries probing
 // its list, with those queries' LUTs gathered side by side.
 void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* shifts,
                 int64_t M, const uint8_t* packed, const idx_t* rows, const int64_t* boff,
-                const ListProbes& lp, int64_t nprobe, int64_t l0, int64_t l1,
+                const detail::ListProbes& lp, int64_t nprobe, int64_t l0, int64_t l1,
                 const uint64_t* allow, TaskCandidates& tc) {
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
   std::vector<uint8_t> group_luts(kFsQueries * Mp * 16);
@@ -203,7 +176,7 @@ void merge_query_keys(float inv_scale, float offset, float sign, const idx_t* ro
     auto& res = tc.best[q];
     const int count = res.finish();
     for (int r = 0; r < count; ++r)
-      best.push(sign * (float(res.key(r)) * inv_scale + offset), rows[res.id(r) >> 16]);
+      best.push(sign * (float(res.value(r)) * inv_scale + offset), rows[res.id(r) >> 16]);
   }
   best.finalize();
 }
@@ -235,26 +208,12 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
       for (int64_t p = 0; p < nprobe; ++p)
         shifts[q * nprobe + p] = int32_t(std::lrint(sign * scales[q] * probe_bias[q * nprobe + p]));
   });
-  // Two passes: every query's best probes first, so its threshold is tight before the
-  // rest are scanned (lists are visited in list order, not in each query's probe order,
-  // and a loose threshold lets many candidates through to be selected away).
-  const int64_t first = std::max<int64_t>(1, nprobe / 8);
-  const ListProbes passes[2] = {ListProbes(probes, nq, nprobe, nlist, 0, first),
-                                ListProbes(probes, nq, nprobe, nlist, first, nprobe)};
-  // Lists split into one contiguous range per thread, balanced by blocks x queries.
-  std::vector<int64_t> work(nlist + 1, 0);
-  for (int64_t l = 0; l < nlist; ++l)
-    work[l + 1] = work[l] + (block_offsets[l + 1] - block_offsets[l]) *
-                                (passes[0].start[l + 1] - passes[0].start[l] +
-                                 passes[1].start[l + 1] - passes[1].start[l]);
-  const int64_t ntasks = std::max<int64_t>(
-      1, std::min<int64_t>(nthreads > 0 ? nthreads : default_threads(), work[nlist] / 64 + 1));
-  std::vector<int64_t> cut(ntasks + 1, nlist);
-  cut[0] = 0;
-  for (int64_t t = 1, l = 0; t < ntasks; ++t) {
-    while (l < nlist && work[l] * ntasks < work[nlist] * t) ++l;
-    cut[t] = l;
-  }
+  // Two passes: every query's best probes first (list_probes.hpp).
+  const int64_t first = detail::first_pass_probes(nprobe);
+  const detail::ListProbes passes[2] = {detail::ListProbes(probes, nq, nprobe, nlist, 0, first),
+                                        detail::ListProbes(probes, nq, nprobe, nlist, first, nprobe)};
+  const std::vector<int64_t> cut = detail::list_task_cuts(block_offsets, nlist, passes, 2, nthreads);
+  const int64_t ntasks = int64_t(cut.size()) - 1;
   std::vector<TaskCandidates> tasks;
   tasks.reserve(ntasks);
   for (int64_t t = 0; t < ntasks; ++t) tasks.emplace_back(nq, rescore);

@@ -14,6 +14,8 @@
 #include "blocked_topk.hpp"
 #include "dispatch.hpp"
 #include "rabitq_dispatch.hpp"
+#include "rabitq_fastscan.hpp"
+#include "reservoir.hpp"
 #include "vecpress/parallel.hpp"
 #include "vecpress/rabitq.hpp"
 #include "vecpress/topk.hpp"
@@ -31,87 +33,9 @@ void check_dim(int64_t D) {
 inline int64_t nibble_byte(int64_t i, int64_t m) { return (m / 2) * 32 + (m & 1) * 16 + (i & 15); }
 inline int nibble_shift(int64_t i) { return i < 16 ? 0 : 4; }
 
-struct Layout {
-  int64_t D, M, bb, stride;
-  explicit Layout(int64_t d)
-      : D(d), M(d / 4), bb(fastscan_block_bytes(d / 4)), stride(rabitq_fs_block_bytes(d)) {}
-  const uint8_t* block(const uint8_t* packed, int64_t b) const { return packed + b * stride; }
-  const float* fadd(const uint8_t* packed, int64_t b) const {
-    return reinterpret_cast<const float*>(block(packed, b) + bb);
-  }
-  const float* fmul(const uint8_t* packed, int64_t b) const { return fadd(packed, b) + 32; }
-  // The float-query estimate of row v of codes (n, rabitq_code_bytes(D)):
-  // f_add + qc[0] + qc[1] * (f_mul / 2) * S, S = sum_m T[m][code_m] summed as four partial
-  // sums (groups m mod 4) added at the end ((s0 + s1) + (s2 + s3)): four short dependency
-  // chains instead of one of D / 4 adds. It reads the row (one or two cache lines), not
-  // the packed block, whose nibbles of one vector are spread over the whole block.
-  float exact(const uint8_t* codes, int64_t v, const float* T, const float* qc) const {
-    const uint8_t* row = codes + v * rabitq_code_bytes(D);
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int64_t byte = 0; byte < D / 8; byte += 2) {  // D / 8 is a multiple of 8
-      const float* t = T + 32 * byte;
-      s0 += t[row[byte] & 15];
-      s1 += t[16 + (row[byte] >> 4)];
-      s2 += t[32 + (row[byte + 1] & 15)];
-      s3 += t[48 + (row[byte + 1] >> 4)];
-    }
-    float f[2];
-    std::memcpy(f, row + D / 8, sizeof f);
-    return f[0] + qc[0] + qc[1] * (0.5f * f[1] * ((s0 + s1) + (s2 + s3)));
-  }
-  // Prefetches row v (its sign bits and factors) ahead of exact().
-  void prefetch(const uint8_t* codes, int64_t v) const {
-    const uint8_t* row = codes + v * rabitq_code_bytes(D);
-    __builtin_prefetch(row);
-    __builtin_prefetch(row + rabitq_code_bytes(D) - 1);
-  }
-};
-
-// Per-query state of the first stage: the float tables, the uint8 LUTs and the
-// correction constants [c0, c1, c2] (rabitq_dispatch.hpp) that turn a LUT sum into an
-// estimate. fastscan_quantize_luts (largest=true) maps a table sum S to the quantized sum
-// Q ~ a (-S - L), L = sum_m min_c(-T[m][c]), so S ~ -Q / a - L and
-//   est = f_add + q_add + s (f_mul / 2) S = (f_add + q_add) + f_mul (-s L / 2 + (-s / (2a)) Q).
-struct Queries {
-  std::vector<float> tables, cst;
-  std::vector<uint8_t> luts;
-  // |S - S_lut| <= lut_err in table-sum units with near certainty: each of the M entries is
-  // rounded to the LUT's grid 1 / a, independent errors of sd 1 / (a sqrt 12) per entry, so
-  // 2 sqrt(M) / a is about 7 standard deviations of their sum
-  std::vector<float> lut_err;
-};
-
-Queries prepare(const float* qrot, const float* qc, int64_t nq, int64_t D, int nthreads) {
-  const int64_t M = D / 4, Mp = fastscan_mpad(M);
-  Queries p;
-  p.tables.resize(nq * M * 16);
-  p.luts.resize(nq * Mp * 16);
-  p.cst.resize(nq * 3);
-  p.lut_err.resize(nq);
-  parallel_for((nq + 63) / 64, nthreads, [&](int64_t t) {
-    const int64_t q0 = t * 64, nqi = std::min<int64_t>(64, nq - q0);
-    float* T = p.tables.data() + q0 * M * 16;
-    rabitq_fastscan_tables(qrot + q0 * D, nqi, D, T);
-    std::vector<float> scales(nqi);
-    fastscan_quantize_luts(T, nqi, M, true, p.luts.data() + q0 * Mp * 16, scales.data());
-    for (int64_t i = 0; i < nqi; ++i) {
-      const float* Ti = T + i * M * 16;
-      float L = 0;  // in group order, the minima as fastscan_quantize_luts finds them
-      for (int64_t m = 0; m < M; ++m) {
-        float mn = -Ti[m * 16];
-        for (int c = 1; c < 16; ++c) mn = std::min(mn, -Ti[m * 16 + c]);
-        L += mn;
-      }
-      const float s = qc[(q0 + i) * kRabitqQueryConsts + 1], a = scales[i];
-      float* c = p.cst.data() + (q0 + i) * 3;
-      c[0] = qc[(q0 + i) * kRabitqQueryConsts];
-      c[1] = -s * L / 2;
-      c[2] = a > 0 ? -s / (2 * a) : 0.0f;
-      p.lut_err[q0 + i] = a > 0 ? float(2.0 * std::sqrt(double(M)) / a) : 0.0f;
-    }
-  });
-  return p;
-}
+using detail::Layout;
+using detail::Queries;
+using detail::prepare;
 
 // The first stage over blocks [b0, b1) for nqb queries: fn(b, nv, est (nqb, 32), mask (nqb))
 // per block, with thr (nqb) the current thresholds the masks are computed against.
@@ -133,63 +57,13 @@ void first_stage(const detail::RabitqFns& rf, const detail::AdcFns& af, const La
   }
 }
 
-// The first stage's candidate list: the `keep` best (estimate, row) pairs, ties by lower row.
-// Candidates not worse than the threshold are appended to a buffer of 2 * keep; when it
-// fills, the best `keep` are selected (nth_element) and the threshold becomes the worst of
-// them. Appending is cheaper than a heap's sift (the first stage offers ~ keep * ln(n / keep)
-// candidates per query), and the final set is the same: the exact best `keep`.
-template <class Cmp>
-class Reservoir {
- public:
-  Reservoir(int keep, const uint64_t* allow) : keep_(keep), allow_(allow) {
-    v_.reserve(2 * keep);
-    id_.reserve(2 * keep);
-  }
-  float threshold() const { return thr_; }
-  void push(float v, idx_t id) {
-    if (Cmp::worse(v, thr_) || !row_allowed(allow_, id)) return;
-    v_.push_back(v);
-    id_.push_back(id);
-    if (int(v_.size()) == 2 * keep_) shrink();
-  }
-  // The kept rows (at most keep), in no particular order.
-  const std::vector<idx_t>& finish() {
-    if (int(v_.size()) > keep_) shrink();
-    return id_;
-  }
-
- private:
-  void shrink() {
-    std::vector<int> ord(v_.size());
-    for (size_t i = 0; i < ord.size(); ++i) ord[i] = int(i);
-    std::nth_element(ord.begin(), ord.begin() + (keep_ - 1), ord.end(), [&](int a, int b) {
-      return Cmp::better(v_[a], id_[a], v_[b], id_[b]);
-    });
-    std::vector<float> v(keep_);
-    std::vector<idx_t> id(keep_);
-    for (int i = 0; i < keep_; ++i) {
-      v[i] = v_[ord[i]];
-      id[i] = id_[ord[i]];
-    }
-    thr_ = v_[ord[keep_ - 1]];
-    v_.assign(v.begin(), v.end());
-    id_.assign(id.begin(), id.end());
-  }
-
-  int keep_;
-  const uint64_t* allow_;
-  float thr_ = Cmp::template worst<float>();
-  std::vector<float> v_;
-  std::vector<idx_t> id_;
-};
-
 template <class Cmp>
 void search_range(const detail::RabitqFns& rf, const detail::AdcFns& af, const Layout& lay,
                   const Queries& p, const float* qc, int64_t q0, int64_t nqb,
                   const uint8_t* codes, const uint8_t* packed, int64_t n, int64_t b0, int64_t b1, int k, int rescore,
                   float* vals, idx_t* ids, const uint64_t* allow) {
   const int64_t M = lay.M, Mp = fastscan_mpad(M);
-  std::vector<Reservoir<Cmp>> res;
+  std::vector<detail::Reservoir<float, Cmp>> res;
   res.reserve(nqb);
   for (int64_t i = 0; i < nqb; ++i) res.emplace_back(rescore, allow);
   std::vector<float> thr(nqb, Cmp::template worst<float>());
@@ -216,11 +90,11 @@ void search_range(const detail::RabitqFns& rf, const detail::AdcFns& af, const L
     const float* T = p.tables.data() + (q0 + i) * M * 16;
     const float* c = qc + (q0 + i) * kRabitqQueryConsts;
     TopK<float, Cmp> h(vals + i * k, ids + i * k, k);
-    const std::vector<idx_t>& cand = res[i].finish();
+    const int count = res[i].finish();
     // the candidates' rows are scattered over the codes: fetch them all first, so the
     // misses overlap instead of each stalling its own estimate
-    for (idx_t id : cand) lay.prefetch(codes, id);
-    for (idx_t id : cand) h.push(lay.exact(codes, id, T, c), id);
+    for (int r = 0; r < count; ++r) lay.prefetch(codes, res[i].id(r));
+    for (int r = 0; r < count; ++r) h.push(lay.exact(codes, res[i].id(r), T, c), res[i].id(r));
     h.finalize();
   }
 }

@@ -93,6 +93,25 @@ void rabitq_fastscan_search(const float* qrot, const float* qc, int64_t nq, cons
                             float* out_vals, idx_t* out_ids, int nthreads,
                             const uint64_t* allow = nullptr);
 
+// ---- inverted file ----------------------------------------------------------------------
+//
+// The first stage above over the probed lists of an inverted file: list l owns blocks
+// [block_offsets[l], block_offsets[l + 1]) of packed (rabitq_fastscan_pack of its rows, each
+// list padded to whole blocks; rows (nblocks * 32,) maps a packed position to its row, -1
+// for padding or a removed row). Each vector is scored
+//   est = probe_bias[q, p] + f_add + qscale * (f_mul / 2) * S,   S = <2b - 1, qrot>
+// (S through the quantized LUTs, as the fast-scan first stage), i.e. the codes encode
+// r = x - c_l and qrot = P q: with probe_bias = <q, c_l>, f_add = 0 and qscale = 1 this
+// estimates <q, x>; with probe_bias = |q - c_l|^2, f_add = |r|^2 + 2 <r, c_l> and
+// qscale = -2 it estimates |q - x|^2. Top-k (nq, k) rows by est, best first (the k
+// largest when largest), padded with -1. probes (nq, nprobe) int64 (-1 = none),
+// probe_bias (nq, nprobe) float32 (may be null). allow: optional row bitmap.
+void ivf_rabitq_search(const float* qrot, int64_t nq, int64_t D, float qscale,
+                       const uint8_t* packed, const idx_t* rows, const int64_t* block_offsets,
+                       int64_t nlist, const int64_t* probes, const float* probe_bias,
+                       int64_t nprobe, bool largest, int k, float* out_vals, idx_t* out_rows,
+                       int nthreads, const uint64_t* allow = nullptr);
+
 // ---- extended codes (Gao et al., SIGMOD 2025): 1 + ex_bits bits per dimension -----------
 //
 // Row layout, rabitq_ex_row_bytes(D, ex_bits) bytes: the 1-bit code (rabitq_code_bytes(D):

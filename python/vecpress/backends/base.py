@@ -82,6 +82,10 @@ class Backend:
                             allow=None):
         raise NotImplementedError
 
+    def ivf_rabitq_search(self, qrot, qscale: float, packed, rows, block_offsets, n: int,
+                          probes, probe_bias, largest: bool, k: int, threads: int, allow=None):
+        raise NotImplementedError
+
     def rabitq_search(self, qplanes, qb: int, qconsts, codes, largest: bool, k: int,
                       threads: int, allow=None):
         raise NotImplementedError

@@ -50,6 +50,11 @@ class CpuBackend(Backend):
         return _core.ivf_fastscan_search(tables, packed, rows, block_offsets, row_codes, probes,
                                          probe_bias, largest, k, rescore, threads, allow)
 
+    def ivf_rabitq_search(self, qrot, qscale, packed, rows, block_offsets, n, probes, probe_bias,
+                          largest, k, threads, allow=None):
+        return _core.ivf_rabitq_search(qrot, qscale, packed, rows, block_offsets, n, probes,
+                                       probe_bias, largest, k, threads, allow)
+
     def rabitq_search(self, qplanes, qb, qconsts, codes, largest, k, threads, allow=None):
         return _core.rabitq_search(qplanes, qb, qconsts, codes, largest, k, threads, allow)
 

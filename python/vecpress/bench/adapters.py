@@ -232,7 +232,7 @@ class VpRQ(_VpCoded):
 
 
 class VpIVF(VecpressAdapter):
-    """vecpress.IVFIndex. params: nlist, codec ("pq" default, "rq", "binary"), M, nbits,
+    """vecpress.IVFIndex. params: nlist, codec ("pq" default, "rq", "binary", "rabitq"), M, nbits,
     beam (rq), rerank, store ("float32"/"float16"/"int8"), rescore, mmap (true: save and
     reopen with load(mmap=True) so the rerank store stays on disk). search settings:
     nprobe, rerank. bytes_per_vector counts RAM only (codes, lists, ids, an in-RAM store)."""
@@ -246,7 +246,8 @@ class VpIVF(VecpressAdapter):
         q = {"pq": lambda: vp.ProductQuantizer(self.dim, M, nbits, threads=self.threads),
              "rq": lambda: vp.ResidualQuantizer(self.dim, M, nbits, beam=beam,
                                                 threads=self.threads),
-             "binary": lambda: vp.BinaryQuantizer(self.dim, threads=self.threads)}[codec]()
+             "binary": lambda: vp.BinaryQuantizer(self.dim, threads=self.threads),
+             "rabitq": lambda: vp.RaBitQuantizer(self.dim, threads=self.threads)}[codec]()
         return vp.IVFIndex(self.dim, quantizer=q, metric=self.metric, threads=self.threads, **p)
 
     def add(self, x):
@@ -457,7 +458,8 @@ class FaissIVFPQ(FaissAdapter):
 
 class FaissIVFRefine(FaissAdapter):
     """index_factory "IVF{nlist},PQ{M}x4fs,RFlat" (fast-scan lists + flat refine), or any
-    factory string given as params.factory. search settings: nprobe, k_factor."""
+    factory string given as params.factory (e.g. "RR384,IVF256,RaBitQfs,RFlat": a random
+    rotation, RaBitQ fast-scan lists, refine). search settings: nprobe, k_factor."""
 
     def make(self):
         p = self.params
@@ -468,14 +470,16 @@ class FaissIVFRefine(FaissAdapter):
     def search_params(self, k, nprobe=None, k_factor=None):
         f = self.faiss
         ivf = f.SearchParametersIVF(nprobe=int(nprobe or 1))
+        if self.spec.split(",")[0].startswith(("RR", "PCA", "OPQ")):  # a pre-transform first
+            ivf = f.SearchParametersPreTransform(index_params=ivf)
         if "RFlat" not in self.spec:
             return ivf
         return f.IndexRefineSearchParameters(k_factor=float(k_factor or 1), base_index_params=ivf)
 
     def bytes_per_vector(self):
-        # 4-bit codes + the 8-byte id per list entry, + the float refine copy
-        pq = self.params.get("M", 48) / 2 + 8
-        return pq + (4 * self.dim if "RFlat" in self.spec else 0)
+        # the lists' codes + the 8-byte id per list entry, + the float refine copy
+        code = self.faiss.extract_index_ivf(self.index).code_size
+        return code + 8 + (4 * self.dim if "RFlat" in self.spec else 0)
 
 
 class FaissHNSW(FaissAdapter):

@@ -17,6 +17,7 @@ from ..quantizers.base import Quantizer
 from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles
 from ..quantizers.pq import ProductQuantizer
+from ..quantizers.rabitq import RaBitQuantizer
 from ..quantizers.rq import ResidualQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
@@ -87,8 +88,16 @@ class IVFIndex(CodedIndex):
         if quantizer.dim != self.dim:
             raise ParameterError(f"the quantizer has dim {quantizer.dim}, the index {self.dim}")
         self.quantizer = quantizer
+        self._rabitq = isinstance(quantizer, RaBitQuantizer)
+        if self._rabitq and quantizer.ex_bits:
+            raise ParameterError("IVFIndex scans 1-bit RaBitQ codes: use "
+                                 "RaBitQuantizer(dim, ex_bits=0) (extended codes run in "
+                                 "RaBitQIndex)")
         if by_residual is None:
-            by_residual = isinstance(quantizer, ResidualQuantizer)
+            by_residual = isinstance(quantizer, (ResidualQuantizer, RaBitQuantizer))
+        if self._rabitq and not by_residual:
+            raise ParameterError("RaBitQ codes in an inverted file are centred on their list's "
+                                 "centroid: by_residual must be True")
         self.by_residual = bool(by_residual)
         self.nprobe = None if nprobe is None else check_int(nprobe, "nprobe", 1)
         self.rescore = None if rescore is None else check_int(rescore, "rescore", 0, 1 << 20)
@@ -144,7 +153,10 @@ class IVFIndex(CodedIndex):
                                                self.threads)
         self.nlist = nlist
         lists, _ = _core.kmeans_assign(x, self.centroids, self.threads)
-        self.quantizer.train(self._residuals(x, lists))
+        if self._rabitq:  # the lists centre the codes: the quantizer's own centroid is 0
+            self.quantizer.set_centroid(np.zeros(self.dim, np.float32))
+        else:
+            self.quantizer.train(self._residuals(x, lists))
         if self._store is not None and self.store == "int8":
             self._store.train(x)
         return self
@@ -173,9 +185,14 @@ class IVFIndex(CodedIndex):
     def _encode_chunk(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(codes in the stored byte layout, list numbers int32, L2 term float32) of rows x."""
         lists, _ = _core.kmeans_assign(x, self.centroids, self.threads)
-        codes = self.quantizer.encode(self._residuals(x, lists))
+        r = self._residuals(x, lists)
+        codes = self.quantizer.encode(r)
         term = np.zeros(len(x), np.float32)
-        if self.metric == "l2":
+        if self._rabitq and self.metric == "l2":
+            # RaBitQ estimates only <r, q>: |q - x|^2 = |q - c|^2 + (|r|^2 + 2 <r, c>) - 2 <r, q>
+            term = np.einsum("ij,ij->i", r, r) + 2.0 * np.einsum("ij,ij->i", r,
+                                                                 self.centroids[lists])
+        elif self.metric == "l2":
             rec = self.quantizer.decode(codes)
             term = np.einsum("ij,ij->i", rec, rec)
             if self.by_residual:
@@ -241,7 +258,7 @@ class IVFIndex(CodedIndex):
         lists = self._lists.data[subset]
         rows = subset[np.argsort(lists, kind="stable")].astype(np.int64)
         sizes = np.bincount(lists, minlength=self.nlist)
-        if self._fastscan:
+        if self._fastscan or self._rabitq:
             blocks = (sizes + 31) // 32
             boff = np.zeros(self.nlist + 1, np.int64)
             np.cumsum(blocks, out=boff[1:])
@@ -251,6 +268,8 @@ class IVFIndex(CodedIndex):
             pos = np.arange(len(rows)) + start
             prow = np.full(int(boff[-1]) * 32, -1, np.int64)
             prow[pos] = rows
+            if self._rabitq:
+                return (self._rabitq_blocks(rows, pos, len(prow)), prow, boff, None)
             codes = np.zeros((len(prow), self.quantizer.M), np.uint8)
             codes[pos] = unpack_nibbles(self._codes.data[rows], self.quantizer.code_size)
             return (_core.pq4_pack(codes), prow, boff, None)
@@ -258,6 +277,18 @@ class IVFIndex(CodedIndex):
         np.cumsum(sizes, out=offsets[1:])
         term = self._row_term.data[rows] if self.metric == "l2" else None
         return (np.ascontiguousarray(self._codes.data[rows]), rows, offsets, term)
+
+    def _rabitq_blocks(self, rows: np.ndarray, pos: np.ndarray, padded: int) -> np.ndarray:
+        """RaBitQ fast-scan blocks of rows at padded positions pos: each row's f_add slot
+        holds the scan's per-vector term (0 for IP; |r|^2 + 2 <r, c> for L2, see
+        ivf_rabitq_search), padding rows are zero."""
+        codes = np.zeros((padded, self.quantizer.code_size), np.uint8)
+        codes[pos] = self._codes.data[rows]
+        term = self._row_term.data[rows] if self.metric == "l2" else 0.0
+        f_add = self.quantizer.D // 8
+        codes[pos, f_add:f_add + 4] = np.asarray(
+            np.broadcast_to(term, len(rows)), np.float32).view(np.uint8).reshape(-1, 4)
+        return _core.rabitq_fastscan_pack(codes, 0)
 
     @property
     def codes(self) -> np.ndarray:
@@ -289,15 +320,23 @@ class IVFIndex(CodedIndex):
         rescore = self.rescore if self.rescore is not None else (
             0 if params.rerank else 2 * n_candidates)
         parts = []
-        for codes, rows, offsets, term in self._layouts():
-            if self._fastscan:
-                parts.append(be.ivf_fastscan_search(tables, codes, rows, offsets, self._codes.data,
-                                                    probes, bias, True, n_candidates, rescore,
-                                                    t, allow=params.allow))
-            else:
-                parts.append(be.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias,
-                                                  term, largest, n_candidates, t,
-                                                  allow=params.allow))
+        if self._rabitq:  # one rotated query for every list: the codes carry the centring
+            qrot = self.quantizer.rotate(q)
+            for packed, rows, boff, _ in self._layouts():
+                parts.append(be.ivf_rabitq_search(qrot, -2.0 if l2 else 1.0, packed, rows, boff,
+                                                  len(self._codes), probes, bias, largest,
+                                                  n_candidates, t, allow=params.allow))
+        else:
+            for codes, rows, offsets, term in self._layouts():
+                if self._fastscan:
+                    parts.append(be.ivf_fastscan_search(tables, codes, rows, offsets,
+                                                        self._codes.data, probes, bias, True,
+                                                        n_candidates, rescore, t,
+                                                        allow=params.allow))
+                else:
+                    parts.append(be.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias,
+                                                      term, largest, n_candidates, t,
+                                                      allow=params.allow))
         if len(parts) == 1:
             return parts[0]
         scores = np.concatenate([p[0] for p in parts], axis=1)
@@ -307,6 +346,8 @@ class IVFIndex(CodedIndex):
 
     def _scan_tables(self, q, cs, l2: bool):
         """(tables, per-probe bias or None, largest) for the scan kernels."""
+        if self._rabitq:  # the kernel builds its tables from the rotated query
+            return None, np.ascontiguousarray(cs, dtype=np.float32), not l2
         if self._fastscan:
             bias = np.ascontiguousarray(cs) if self.by_residual else None
             return self.quantizer._tables(q, "ip"), bias, True
@@ -360,7 +401,9 @@ class IVFIndex(CodedIndex):
         code = self._codes.row_shape[0]
         mapped = self._store is not None and self._store.mapped
         store = self._store.bytes_per_vector if self._store is not None else 0.0
-        return {"codes": 2.0 * code, "ids": 8.0, "lists": 4.0 + 8.0,
+        # the scan's grouped copy: RaBitQ blocks hold sign bits + f_add, f_mul per vector
+        grouped = self.quantizer.D // 8 + 8 if self._rabitq else code
+        return {"codes": float(code + grouped), "ids": 8.0, "lists": 4.0 + 8.0,
                 "l2_term": 4.0 if self.metric == "l2" else 0.0,
                 "store_in_ram": 0.0 if mapped else store,
                 "store_on_disk": store,
@@ -396,6 +439,10 @@ class IVFIndex(CodedIndex):
             masks[-1] = 0x0F  # an odd code count pads a zero nibble
         obj._load_codes(arrays, "the quantizer", masks)
         n = len(obj._codes)
+        if obj._rabitq and n:
+            f = file_finite(obj.quantizer.factors(obj._codes.data), "codes (RaBitQ factors)")
+            if not ((f[:, 1] >= 0).all() and (f[:, 3] >= 0).all()):
+                raise FormatError("array 'codes' holds negative RaBitQ f_mul or f_err factors")
         lists = file_array(arrays, "lists", np.int32, (n,))
         if lists.size and (lists.min() < 0 or lists.max() >= (obj.nlist or 0)):
             raise FormatError("array 'lists' must hold list numbers below nlist")

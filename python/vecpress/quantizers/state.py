@@ -9,6 +9,7 @@ from .base import Quantizer
 from .binary import BinaryQuantizer
 from .group_rq import GroupResidualQuantizer
 from .pq import ProductQuantizer
+from .rabitq import RaBitQuantizer
 from .rq import ResidualQuantizer
 
 
@@ -23,6 +24,9 @@ def quantizer_state(q: Quantizer) -> tuple[dict, dict]:
         params = {"kind": "rq", "M": q.M, "nbits": q.nbits, "beam": q.beam}
     elif isinstance(q, BinaryQuantizer):
         params = {"kind": "binary", "bits": q.bits, "threshold": q.threshold}
+    elif isinstance(q, RaBitQuantizer):  # the rotation is a function of the seed
+        params = {"kind": "rabitq", "metric": q.metric, "ex_bits": q.ex_bits, "qb": q.qb,
+                  "seed": q.seed, "epsilon": q.epsilon}
     else:
         raise FormatError(f"cannot save a {type(q).__name__} inside an index")
     arrays = {"q_codebooks": np.asarray(q.codebooks)} if q.is_trained else {}
@@ -43,6 +47,9 @@ def quantizer_from_state(params: dict, arrays: dict, threads: int = 0) -> Quanti
                                    beam=params["beam"], threads=threads)
     elif kind == "binary":
         q = BinaryQuantizer(dim, params["bits"], params["threshold"], threads)
+    elif kind == "rabitq":
+        q = RaBitQuantizer(dim, params["metric"], params["ex_bits"], params["qb"],
+                           params["seed"], params["epsilon"], threads)
     else:
         raise FormatError(f"unknown quantizer kind {kind!r}")
     cb = arrays.get("q_codebooks")
@@ -50,6 +57,8 @@ def quantizer_from_state(params: dict, arrays: dict, threads: int = 0) -> Quanti
         if isinstance(q, BinaryQuantizer):
             if q.threshold != "zero":
                 q.set_thresholds(np.asarray(cb))
+        elif isinstance(q, RaBitQuantizer):
+            q.set_centroid(np.asarray(cb))
         else:
             q.set_codebooks(np.asarray(cb))
     return q
