@@ -27,6 +27,7 @@ def _indexes():
         "rq": lambda: vp.RQIndex(DIM, M=4, nbits=6, rerank=50),
         "ivf": lambda: vp.IVFIndex(DIM, 16, vp.ProductQuantizer(DIM, 16, 4), nprobe=4,
                                    rerank=50),
+        "ivf-rabitq": lambda: vp.IVFIndex(DIM, 16, vp.RaBitQuantizer(DIM), nprobe=4, rerank=50),
     }
 
 
@@ -162,7 +163,7 @@ def test_concurrent_searches_equal_serial(name, data):
     calls = [dict(k=10), dict(k=5, threads=1), dict(k=10, filter=allow)]
     if getattr(index, "rerank", 0):
         calls.append(dict(k=10, rerank=20))
-    if name == "ivf":
+    if name.startswith("ivf"):
         calls.append(dict(k=10, nprobe=16))
     serial = [index.search(queries, **c) for c in calls]
     results, errors = {}, []

@@ -95,6 +95,10 @@ def _indexes():
                                    rerank=100),
         "ivf-l2": lambda: vp.IVFIndex(DIM, 16, vp.ProductQuantizer(DIM, 8, 8), "l2",
                                       nprobe=16, rerank=100),
+        "ivf-rabitq": lambda: vp.IVFIndex(DIM, 16, vp.RaBitQuantizer(DIM), nprobe=16,
+                                          rerank=100),
+        "ivf-rabitq-l2": lambda: vp.IVFIndex(DIM, 16, vp.RaBitQuantizer(DIM), "l2", nprobe=16,
+                                             rerank=100),
     }
 
 

@@ -217,6 +217,26 @@ def test_fastscan_matches_numpy_and_scalar(rng, simd_level, M):
         np.testing.assert_array_equal(v, vs)
 
 
+def test_fastscan_without_rescoring_returns_the_quantized_ranking(rng):
+    """rescore=0 (the index's default when an exact rerank follows): the k best quantized
+    sums (ties by id), scored as those sums mapped back to float: within the LUTs' rounding
+    of the exact table sums."""
+    n, M, k = 32 * 20 + 13, 12, 10
+    tables = rng.standard_normal((7, M, 16), dtype=np.float32)
+    codes = rng.integers(0, 16, (n, M), dtype=np.uint8)
+    packed = _core.pq4_pack(codes)
+    exact = adc_reference(tables, codes)
+    for largest in (True, False):
+        qs = _core.fastscan_scores(_core.fastscan_quantize_luts(tables, largest), packed, n, M)
+        _, want = ref.topk(qs.astype(np.int64), k, largest=False)
+        for threads in (1, 2):
+            v, i = _core.fastscan_search(tables, packed, n, largest, k, 0, threads)
+            np.testing.assert_array_equal(np.sort(i, 1), np.sort(want, 1))
+            span = (tables.max(axis=2) - tables.min(axis=2)).max(axis=1)
+            np.testing.assert_allclose(v, np.take_along_axis(exact, i, 1),
+                                       atol=float(span.max()) * M / 127)
+
+
 def test_fastscan_full_rescore_is_exact_adc(rng):
     n, M = 500, 12
     tables = rng.standard_normal((6, M, 16), dtype=np.float32)

@@ -305,6 +305,7 @@ def test_huge_k_is_capped_before_anything_is_allocated(data):
     lambda d: vp.FlatIndex(d), lambda d: vp.PQIndex(d, M=4, nbits=8, rerank=20),
     lambda d: vp.BinaryIndex(d, rerank=20), lambda d: vp.RaBitQIndex(d, rerank=20),
     lambda d: vp.IVFIndex(d, 4, vp.ProductQuantizer(d, 4, 4), nprobe=4, rerank=20),
+    lambda d: vp.IVFIndex(d, 4, vp.RaBitQuantizer(d), nprobe=4, rerank=20),
     lambda d: vp.MatryoshkaIndex(d, dims=(8, d), rerank=20)])
 def test_indexes_pickle_and_search_the_same(make):
     """Indexes travel to worker processes (Ray, multiprocessing): the locks are recreated,

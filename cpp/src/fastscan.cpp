@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "blocked_topk.hpp"
 #include "dispatch.hpp"
+#include "reservoir.hpp"
 #include "vecpress/parallel.hpp"
 #include "vecpress/topk.hpp"
 
@@ -100,18 +102,24 @@ void fastscan_scores(const uint8_t* luts, int64_t nq, int64_t M, const uint8_t* 
 
 namespace {
 
+// Per query of a block: the quantized sum maps back to a score as sign * (sum / scale +
+// offset), offset the LUT's per-sub-quantizer minima summed (rescore = 0 returns these).
+struct LutScale {
+  float inv_scale, offset;
+};
+
 template <class Cmp>
 void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_t* luts,
-                    int64_t nqb, int64_t M, const uint8_t* packed, int64_t n, int64_t b0,
-                    int64_t b1, int k, int rescore, float* vals, idx_t* ids,
+                    const LutScale* ls, int64_t nqb, int64_t M, const uint8_t* packed, int64_t n,
+                    int64_t b0, int64_t b1, int k, int rescore, float* vals, idx_t* ids,
                     const uint64_t* allow) {
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
-  // Stage 1: the `rescore` best quantized sums per query (smaller is better).
-  std::vector<int32_t> hv(nqb * rescore);
-  std::vector<idx_t> hi(nqb * rescore);
-  std::vector<TopK<int32_t, Smaller>> heaps;
-  heaps.reserve(nqb);
-  for (int64_t q = 0; q < nqb; ++q) heaps.emplace_back(&hv[q * rescore], &hi[q * rescore], rescore, allow);
+  const bool rescoring = rescore > 0;
+  if (!rescoring) rescore = k;
+  // Stage 1: the `rescore` best quantized sums per query (smaller is better), buffered
+  // (reservoir.hpp); a vector must beat the threshold strictly: 7-bit sums tie often.
+  std::vector<detail::Reservoir<int32_t, Smaller>> best(nqb,
+                                                        detail::Reservoir<int32_t, Smaller>(rescore, allow));
   std::vector<uint16_t> thr(nqb, 0xFFFF), sc(nqb * 32);
   std::vector<uint32_t> mask(nqb);
   for (int64_t b = b0; b < b1; ++b) {
@@ -120,25 +128,29 @@ void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_
     for (int64_t q = 0; q < nqb; ++q) {
       uint32_t bits = mask[q];
       if (!bits) continue;
-      auto& h = heaps[q];
+      auto& h = best[q];
       while (bits) {
         int v = __builtin_ctz(bits);
         bits &= bits - 1;
         if (id0 + v >= n) break;  // padding vectors of the last block
-        int32_t s = sc[q * 32 + v];
-        // the mask used the threshold at block start: re-check against the current one
-        if (h.full() && s > h.threshold()) continue;
-        h.push(s, id0 + v);
+        h.push(int32_t(sc[q * 32 + v]), id0 + v);
       }
-      thr[q] = h.full() ? uint16_t(h.threshold()) : uint16_t(0xFFFF);
+      thr[q] = h.bounded() ? uint16_t(std::max(0, h.threshold() - 1)) : uint16_t(0xFFFF);
     }
   }
-  // Stage 2: exact re-scoring with the float tables, summed in sub-quantizer order.
+  // Stage 2: exact re-scoring with the float tables, summed in sub-quantizer order, or
+  // (rescore = 0) the quantized sums mapped back to scores.
+  const float sign = std::is_same<Cmp, Larger>::value ? -1.0f : 1.0f;
   for (int64_t q = 0; q < nqb; ++q) {
     const float* t = tables + q * M * 16;
     TopK<float, Cmp> h(vals + q * k, ids + q * k, k);
-    for (int r = 0; r < heaps[q].size(); ++r) {
-      idx_t id = hi[q * rescore + r];
+    const int count = best[q].finish();
+    for (int r = 0; r < count; ++r) {
+      const idx_t id = best[q].id(r);
+      if (!rescoring) {
+        h.push(sign * (float(best[q].value(r)) * ls[q].inv_scale + ls[q].offset), id);
+        continue;
+      }
       float s = 0;
       for (int64_t m = 0; m < M; ++m) s += t[m * 16 + fastscan_code(packed, M, id, m)];
       h.push(s, id);
@@ -148,17 +160,17 @@ void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_
 }
 
 template <class Cmp>
-void fastscan_search_impl(const float* tables, const uint8_t* luts, int64_t nq, int64_t M,
-                          const uint8_t* packed, int64_t n, int k, int rescore, float* out_scores,
-                          idx_t* out_ids, int nthreads, const uint64_t* allow) {
+void fastscan_search_impl(const float* tables, const uint8_t* luts, const LutScale* ls, int64_t nq,
+                          int64_t M, const uint8_t* packed, int64_t n, int k, int rescore,
+                          float* out_scores, idx_t* out_ids, int nthreads, const uint64_t* allow) {
   const auto& fns = detail::adc_fns();
   const int64_t Mp = fastscan_mpad(M);
   // The task split works in units of 32-vector blocks.
   detail::blocked_topk<float, Cmp>(
       nq, fastscan_nblocks(n), kQueryBlock, 64, k, out_scores, out_ids, nthreads,
       [&](int64_t q0, int64_t nqb, int64_t b0, int64_t b1, float* v, idx_t* id) {
-        fastscan_range<Cmp>(fns, tables + q0 * M * 16, luts + q0 * Mp * 16, nqb, M, packed, n,
-                            b0, b1, k, rescore, v, id, allow);
+        fastscan_range<Cmp>(fns, tables + q0 * M * 16, luts + q0 * Mp * 16, ls + q0, nqb, M,
+                            packed, n, b0, b1, k, rescore, v, id, allow);
       });
 }
 
@@ -171,19 +183,34 @@ void fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* 
   VP_CHECK(k >= 0, "k must be non-negative");
   if (nq == 0 || k == 0) return;
   // At least k candidates; more than n cannot be kept (and would only cost memory).
-  rescore = std::max<int64_t>(k, std::min<int64_t>(rescore, n));
+  // rescore = 0: no float re-scoring (an exact rerank follows).
+  if (rescore > 0) rescore = int(std::max<int64_t>(k, std::min<int64_t>(rescore, n)));
   const int64_t Mp = fastscan_mpad(M);
   std::vector<uint8_t> luts(nq * Mp * 16);
+  std::vector<float> scales(nq);
+  std::vector<LutScale> ls(nq);
+  const float sign = largest ? -1.0f : 1.0f;
   parallel_for((nq + 63) / 64, nthreads, [&](int64_t b) {
     int64_t q0 = b * 64, nqi = std::min<int64_t>(64, nq - q0);
-    fastscan_quantize_luts(tables + q0 * M * 16, nqi, M, largest, luts.data() + q0 * Mp * 16);
+    fastscan_quantize_luts(tables + q0 * M * 16, nqi, M, largest, luts.data() + q0 * Mp * 16,
+                           scales.data() + q0);
+    for (int64_t q = q0; q < q0 + nqi; ++q) {
+      float offset = 0;  // the minima as fastscan_quantize_luts finds them
+      for (int64_t m = 0; m < M; ++m) {
+        const float* t = tables + (q * M + m) * 16;
+        float mn = sign * t[0];
+        for (int c = 1; c < 16; ++c) mn = std::min(mn, sign * t[c]);
+        offset += mn;
+      }
+      ls[q] = {scales[q] > 0 ? 1.0f / scales[q] : 0.0f, offset};
+    }
   });
   if (largest)
-    fastscan_search_impl<Larger>(tables, luts.data(), nq, M, packed, n, k, rescore, out_scores,
-                                 out_ids, nthreads, allow);
+    fastscan_search_impl<Larger>(tables, luts.data(), ls.data(), nq, M, packed, n, k, rescore,
+                                 out_scores, out_ids, nthreads, allow);
   else
-    fastscan_search_impl<Smaller>(tables, luts.data(), nq, M, packed, n, k, rescore, out_scores,
-                                  out_ids, nthreads, allow);
+    fastscan_search_impl<Smaller>(tables, luts.data(), ls.data(), nq, M, packed, n, k, rescore,
+                                  out_scores, out_ids, nthreads, allow);
 }
 
 }  // namespace vecpress

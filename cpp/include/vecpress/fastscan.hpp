@@ -59,7 +59,8 @@ void fastscan_scores(const uint8_t* luts, int64_t nq, int64_t M, const uint8_t* 
 // and returns the best k (nq, k), best first, padded with id -1. rescore is
 // raised to k when smaller. largest=true for IP tables, false for L2.
 // When the base is split across threads (small query batches) each slice keeps
-// its own `rescore` candidates.
+// its own `rescore` candidates. rescore = 0 skips the float re-scoring: the best k by
+// quantized sum come back, scored sign * (sum / scale + offset) (for an exact rerank).
 void fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* packed, int64_t n,
                      bool largest, int k, int rescore, float* out_scores, idx_t* out_ids,
                      int nthreads, const uint64_t* allow = nullptr);

@@ -37,8 +37,9 @@ class PQIndex(CodedIndex):
         exactly with the float vectors, which the index then keeps (4 * dim
         bytes per vector; memory-mapped when loaded with mmap=True)
     rescore : 4-bit only: candidates per query taken from the quantized
-        fast-scan sums and re-scored with the float ADC tables (default 2 * k;
-        on wordnet-minilm 96x4, 20 and 40 give the same recall@10)
+        fast-scan sums and re-scored with the float ADC tables. Default: none (0)
+        when rerank follows (its exact scores make the float tables' pass redundant),
+        else 2 * k (on wordnet-minilm 96x4, 20 and 40 give the same recall@10)
     niter, seed : k-means settings of the codebook training
     threads : int, optional; 0/None = all cores
 
@@ -54,7 +55,7 @@ class PQIndex(CodedIndex):
         self.quantizer = ProductQuantizer(self.dim, M, nbits, niter=niter, seed=seed,
                                           threads=self.threads)
         self.rotation = check_choice(rotation, "rotation", (None, "pca", "opq"))
-        self.rescore = None if rescore is None else check_int(rescore, "rescore", 1, 1 << 20)
+        self.rescore = None if rescore is None else check_int(rescore, "rescore", 0, 1 << 20)
         self._rotation = (PQRotation(rotation, self.M, self.nbits, seed=seed, threads=self.threads)
                           if rotation else None)
         # 4-bit codes are kept two per byte (rows of ceil(M / 2) bytes), so memory
@@ -125,7 +126,8 @@ class PQIndex(CodedIndex):
         packed = self._packed
         if packed is None:
             packed = self._packed = self.quantizer.pack4(self.codes)
-        rescore = self.rescore if self.rescore is not None else 2 * n_candidates
+        rescore = self.rescore if self.rescore is not None else (
+            0 if params.rerank else 2 * n_candidates)
         return be.fastscan_search(tables, packed, len(self._codes), largest, n_candidates,
                                   rescore, t, allow=params.allow)
 
