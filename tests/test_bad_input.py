@@ -611,7 +611,7 @@ KIND_CTOR = {
         "rerank_2**31": ({"rerank": 2**31}, ParameterError),
         "seed_-1": ({"seed": -1}, ParameterError),
         "seed_2**64": ({"seed": 2**64}, ParameterError),
-        "rescore_0": ({"rescore": 0}, ParameterError),
+        "rescore_-1": ({"rescore": -1}, ParameterError),
         "rescore_2**31": ({"rescore": 2**31}, ParameterError),
         "niter_0": ({"niter": 0}, ParameterError),
         "niter_10**9": ({"niter": 10**9}, ParameterError),

@@ -3,6 +3,7 @@
 // blocked loop with those pointers.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "vecpress/simd.hpp"
 #include "vecpress/types.hpp"
@@ -47,10 +48,19 @@ struct AdcFns {
   // when M is odd), t_m = itab[m][codes[j * M + m]][q]; the same order at every level.
   void (*scan_u8_q8)(const float* itab, int64_t M, const uint8_t* codes, int64_t nx, float* out);
   // One fast-scan block (32 vectors, fastscan.hpp layout, Mp even) against nq quantized LUTs
-  // (nq, Mp, 16): scores (nq, 32) uint16 sums; mask[i] bit v set when scores[i][v] <= thr[i].
-  void (*fastscan_block)(const uint8_t* block, int64_t Mp, const uint8_t* luts, int64_t nq,
-                         const uint16_t* thr, uint16_t* scores, uint32_t* mask);
+  // luts[i] (Mp, 16) each: scores (nq, 32) uint16 sums; mask[i] bit v set when
+  // scores[i][v] <= thr[i]. Pointers, so the inverted-file scans read each query's LUT in
+  // place instead of copying the LUTs of the queries that probe a list side by side.
+  void (*fastscan_block)(const uint8_t* block, int64_t Mp, const uint8_t* const* luts,
+                         int64_t nq, const uint16_t* thr, uint16_t* scores, uint32_t* mask);
 };
+
+// Pointers to nq LUTs stored one after another (nq, Mp, 16), for fastscan_block.
+inline std::vector<const uint8_t*> lut_pointers(const uint8_t* luts, int64_t nq, int64_t Mp) {
+  std::vector<const uint8_t*> p(size_t(nq > 0 ? nq : 0));
+  for (int64_t i = 0; i < nq; ++i) p[size_t(i)] = luts + i * Mp * 16;
+  return p;
+}
 
 extern const DotFns dot_scalar;
 extern const HammingFns hamming_scalar;

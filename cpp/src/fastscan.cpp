@@ -90,9 +90,9 @@ void fastscan_scores(const uint8_t* luts, int64_t nq, int64_t M, const uint8_t* 
     int64_t q0 = t * kQueryBlock, nqi = std::min(kQueryBlock, nq - q0);
     std::vector<uint16_t> thr(nqi, 0), sc(nqi * 32);
     std::vector<uint32_t> mask(nqi);
+    const auto lp = detail::lut_pointers(luts + q0 * Mp * 16, nqi, Mp);
     for (int64_t b = 0; b < nb; ++b) {
-      fns.fastscan_block(packed + b * bb, Mp, luts + q0 * Mp * 16, nqi, thr.data(), sc.data(),
-                         mask.data());
+      fns.fastscan_block(packed + b * bb, Mp, lp.data(), nqi, thr.data(), sc.data(), mask.data());
       int64_t nv = std::min<int64_t>(32, n - b * 32);
       for (int64_t q = 0; q < nqi; ++q)
         std::memcpy(out + (q0 + q) * n + b * 32, &sc[q * 32], sizeof(uint16_t) * nv);
@@ -116,14 +116,15 @@ void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
   const bool rescoring = rescore > 0;
   if (!rescoring) rescore = k;
-  // Stage 1: the `rescore` best quantized sums per query (smaller is better), buffered
-  // (reservoir.hpp); a vector must beat the threshold strictly: 7-bit sums tie often.
+  // Stage 1: the `rescore` best quantized sums per query (smaller is better, ties by the
+  // lower id), buffered (reservoir.hpp).
   std::vector<detail::Reservoir<int32_t, Smaller>> best(nqb,
                                                         detail::Reservoir<int32_t, Smaller>(rescore, allow));
   std::vector<uint16_t> thr(nqb, 0xFFFF), sc(nqb * 32);
   std::vector<uint32_t> mask(nqb);
+  const auto lp = detail::lut_pointers(luts, nqb, Mp);
   for (int64_t b = b0; b < b1; ++b) {
-    fns.fastscan_block(packed + b * bb, Mp, luts, nqb, thr.data(), sc.data(), mask.data());
+    fns.fastscan_block(packed + b * bb, Mp, lp.data(), nqb, thr.data(), sc.data(), mask.data());
     const int64_t id0 = b * 32;
     for (int64_t q = 0; q < nqb; ++q) {
       uint32_t bits = mask[q];
@@ -135,7 +136,7 @@ void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_
         if (id0 + v >= n) break;  // padding vectors of the last block
         h.push(int32_t(sc[q * 32 + v]), id0 + v);
       }
-      thr[q] = h.bounded() ? uint16_t(std::max(0, h.threshold() - 1)) : uint16_t(0xFFFF);
+      thr[q] = h.bounded() ? uint16_t(h.threshold()) : uint16_t(0xFFFF);
     }
   }
   // Stage 2: exact re-scoring with the float tables, summed in sub-quantizer order, or

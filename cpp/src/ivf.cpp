@@ -101,7 +101,7 @@ void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* s
                 const detail::ListProbes& lp, int64_t nprobe, int64_t l0, int64_t l1,
                 const uint64_t* allow, TaskCandidates& tc) {
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
-  std::vector<uint8_t> group_luts(kFsQueries * Mp * 16);
+  const uint8_t* group_luts[kFsQueries];  // the group's LUTs, read in place
   uint16_t thr[kFsQueries], sc[kFsQueries * 32];
   uint32_t mask[kFsQueries];
   int64_t gq[kFsQueries], gp[kFsQueries];
@@ -113,18 +113,17 @@ void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* s
         gq[i] = lp.query[e0 + i];
         gp[i] = lp.probe[e0 + i];
         gs[i] = shifts[gq[i] * nprobe + gp[i]];
-        std::copy(luts + gq[i] * Mp * 16, luts + (gq[i] + 1) * Mp * 16,
-                  group_luts.begin() + i * Mp * 16);
+        group_luts[i] = luts + gq[i] * Mp * 16;
       }
       for (int64_t b = boff[l]; b < boff[l + 1]; ++b) {
-        // A vector enters only if sum + shift < the query's threshold: with 7-bit
-        // tables many sums tie, and keeping the ties would only churn the buffer.
+        // The block's mask: sum + shift <= the query's threshold (a tie may still win
+        // on its row; the reservoir decides).
         for (int64_t i = 0; i < g; ++i) {
           const auto& h = tc.best[gq[i]];
-          const int64_t t = h.bounded() ? int64_t(h.threshold()) - gs[i] - 1 : 0xFFFF;
+          const int64_t t = h.bounded() ? int64_t(h.threshold()) - gs[i] : 0xFFFF;
           thr[i] = uint16_t(std::max<int64_t>(0, std::min<int64_t>(t, 0xFFFF)));
         }
-        fns.fastscan_block(packed + b * bb, Mp, group_luts.data(), g, thr, sc, mask);
+        fns.fastscan_block(packed + b * bb, Mp, group_luts, g, thr, sc, mask);
         for (int64_t i = 0; i < g; ++i) {
           auto& h = tc.best[gq[i]];
           uint32_t bits = mask[i];
@@ -133,8 +132,8 @@ void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* s
             bits &= bits - 1;
             const idx_t pos = b * 32 + v;
             if (rows[pos] < 0 || !row_allowed(allow, rows[pos])) continue;  // padding, filtered
-            // the probe index rides along for its bias
-            h.push(int32_t(sc[i * 32 + v]) + gs[i], (pos << 16) | gp[i]);
+            // the probe index rides along for its bias; ties go to the lower row
+            h.push(int32_t(sc[i * 32 + v]) + gs[i], (pos << 16) | gp[i], uint32_t(rows[pos]));
           }
         }
       }

@@ -32,7 +32,7 @@ void scan_lists(const detail::RabitqFns& rf, const detail::AdcFns& af, const det
                 int64_t nprobe, int64_t l0, int64_t l1, Candidates<Cmp>& best) {
   const int64_t Mp = fastscan_mpad(lay.M);
   const bool largest = std::is_same<Cmp, Larger>::value;
-  std::vector<uint8_t> luts(kGroup * Mp * 16);
+  const uint8_t* luts[kGroup];  // the group's LUTs, read in place
   std::vector<float> c(kGroup * 4), est(kGroup * 32);
   uint16_t thr16[kGroup], sc[kGroup * 32];
   uint32_t mask16[kGroup], mask[kGroup];
@@ -43,15 +43,14 @@ void scan_lists(const detail::RabitqFns& rf, const detail::AdcFns& af, const det
       const int64_t g = std::min(kGroup, lp.start[l + 1] - e0);
       for (int64_t i = 0; i < g; ++i) {
         const int64_t q = gq[i] = lp.query[e0 + i];
-        std::copy(p.luts.begin() + q * Mp * 16, p.luts.begin() + (q + 1) * Mp * 16,
-                  luts.begin() + i * Mp * 16);
+        luts[i] = p.luts.data() + q * Mp * 16;
         c[4 * i] = probe_bias ? probe_bias[q * nprobe + lp.probe[e0 + i]] : 0.0f;
         c[4 * i + 1] = p.cst[3 * q + 1];
         c[4 * i + 2] = p.cst[3 * q + 2];
       }
       for (int64_t b = boff[l]; b < boff[l + 1]; ++b) {
         for (int64_t i = 0; i < g; ++i) c[4 * i + 3] = best[gq[i]].threshold();
-        af.fastscan_block(lay.block(packed, b), Mp, luts.data(), g, thr16, sc, mask16);
+        af.fastscan_block(lay.block(packed, b), Mp, luts, g, thr16, sc, mask16);
         rf.fs_correct(sc, g, lay.fadd(packed, b), lay.fmul(packed, b), c.data(), largest,
                       est.data(), mask);
         for (int64_t i = 0; i < g; ++i) {

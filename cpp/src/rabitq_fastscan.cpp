@@ -48,8 +48,10 @@ void first_stage(const detail::RabitqFns& rf, const detail::AdcFns& af, const La
   std::vector<uint32_t> mask16(nqb), mask(nqb);
   std::vector<float> c(nqb * 4), est(nqb * 32);
   for (int64_t i = 0; i < nqb; ++i) std::memcpy(&c[4 * i], cst + 3 * i, 3 * sizeof(float));
+  const auto lp = detail::lut_pointers(luts, nqb, Mp);
   for (int64_t b = b0; b < b1; ++b) {
-    af.fastscan_block(lay.block(packed, b), Mp, luts, nqb, thr16.data(), sc.data(), mask16.data());
+    af.fastscan_block(lay.block(packed, b), Mp, lp.data(), nqb, thr16.data(), sc.data(),
+                      mask16.data());
     for (int64_t i = 0; i < nqb; ++i) c[4 * i + 3] = thr[i];
     rf.fs_correct(sc.data(), nqb, lay.fadd(packed, b), lay.fmul(packed, b), c.data(), largest,
                   est.data(), mask.data());

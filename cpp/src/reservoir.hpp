@@ -1,12 +1,15 @@
 // PRIVATE: top-k selection by buffering, for scans that offer many candidates.
 // Candidates are appended to a buffer of 2k; when it fills, nth_element keeps the
-// k best and their worst becomes the threshold a later candidate must strictly
-// beat. A push costs O(1) amortised where a heap pays O(log k) with unpredictable
-// branches: scans whose thresholds tighten slowly (the inverted-file scans visit
-// lists, not each query's probes, in turn; the fast-scan first stages keep
-// hundreds of candidates) push often, and a heap dominated their time. Values
-// are selected as uint64 (order key, slot) pairs, so the selection compares plain
-// integers; ties with the threshold lose, ties inside a buffer go to the earlier.
+// k best and their worst becomes the threshold a later candidate must beat. A push
+// costs O(1) amortised where a heap pays O(log k) with unpredictable branches:
+// scans whose thresholds tighten slowly (the inverted-file scans visit lists, not
+// each query's probes, in turn; the fast-scan first stages keep hundreds of
+// candidates) push often, and a heap dominated their time.
+//
+// Order: by value, ties by the lower `tie` (the row: quantized sums tie often), as
+// one uint64 (order key of the value, tie), so the kept set is the k best (value,
+// tie) pairs whatever order the candidates come in (an index scanned as one layout
+// or as a main and a delta layout keeps the same candidates).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -28,19 +31,22 @@ class Reservoir {
 
  public:
   explicit Reservoir(int k, const uint64_t* allow = nullptr)
-      : k_(std::max(k, 0)), allow_(allow), keys_(size_t(2 * std::max(k, 1))),
-        ids_(keys_.size()), scratch_(size_t(std::max(k, 1))) {}
+      : k_(std::max(k, 0)), allow_(allow), buf_(size_t(2 * std::max(k, 1))) {}
 
-  // True once a threshold exists: only values strictly better than threshold() enter.
+  // True once a threshold exists: only (value, tie) pairs better than threshold_key() enter.
   bool bounded() const { return bounded_; }
-  T threshold() const { return bounded_ ? thr_ : Cmp::template worst<T>(); }
+  // The worst kept value (the threshold's value; Cmp's worst before bounded()).
+  T threshold() const { return bounded_ ? unorder(uint32_t(thr_ >> 32)) : Cmp::template worst<T>(); }
 
-  inline void push(T val, idx_t id) {
-    if (k_ == 0 || (bounded_ && !Cmp::worse(thr_, val)) || !row_allowed(allow_, id)) return;
-    keys_[n_] = (uint64_t(order(val)) << 32) | uint64_t(n_);
-    ids_[n_] = id;
-    if (++n_ == keys_.size()) shrink();
+  // tie: the row (ties by the lower); id: what the caller reads back (the row, or a
+  // packed position); allow filters on id.
+  inline void push(T val, idx_t id, uint32_t tie) {
+    const uint64_t key = (uint64_t(order(val)) << 32) | tie;
+    if (k_ == 0 || (bounded_ && key >= thr_) || !row_allowed(allow_, id)) return;
+    buf_[n_++] = Entry{key, id};
+    if (n_ == buf_.size()) shrink();
   }
+  inline void push(T val, idx_t id) { push(val, id, uint32_t(id)); }
 
   // Keeps the k best and returns how many are held; value(i) / id(i) read them (in no
   // particular order).
@@ -48,10 +54,14 @@ class Reservoir {
     if (n_ > size_t(k_)) shrink();
     return int(n_);
   }
-  T value(int i) const { return unorder(uint32_t(keys_[i] >> 32)); }
-  idx_t id(int i) const { return ids_[i]; }
+  T value(int i) const { return unorder(uint32_t(buf_[i].key >> 32)); }
+  idx_t id(int i) const { return buf_[i].id; }
 
  private:
+  struct Entry {
+    uint64_t key;
+    idx_t id;
+  };
   static constexpr bool kLarger = std::is_same<Cmp, Larger>::value;
   // uint32 in the order "better first": the value's bits made monotonic, inverted for Larger.
   static uint32_t order(T v) {
@@ -77,25 +87,18 @@ class Reservoir {
   }
 
   void shrink() {
-    std::nth_element(keys_.begin(), keys_.begin() + (k_ - 1), keys_.begin() + n_);
-    uint64_t worst = 0;
-    for (int i = 0; i < k_; ++i) {
-      scratch_[i] = ids_[keys_[i] & 0xFFFFFFFFu];
-      keys_[i] = (keys_[i] & ~uint64_t(0xFFFFFFFFu)) | uint64_t(i);
-      worst = std::max(worst, keys_[i]);
-    }
-    for (int i = 0; i < k_; ++i) ids_[i] = scratch_[i];
+    std::nth_element(buf_.begin(), buf_.begin() + (k_ - 1), buf_.begin() + n_,
+                     [](const Entry& a, const Entry& b) { return a.key < b.key; });
     n_ = size_t(k_);
-    thr_ = unorder(uint32_t(worst >> 32));
+    thr_ = buf_[k_ - 1].key;  // nth_element puts the k-th best there
     bounded_ = true;
   }
 
   int k_;
   const uint64_t* allow_;
-  std::vector<uint64_t> keys_;
-  std::vector<idx_t> ids_, scratch_;
+  std::vector<Entry> buf_;
   size_t n_ = 0;
-  T thr_ = T(0);
+  uint64_t thr_ = 0;
   bool bounded_ = false;
 };
 

@@ -102,13 +102,13 @@ inline void finish_query(const Acc4& a, uint16_t thr, uint16_t* scores, uint32_t
 // two, the 8 accumulators plus temporaries fit the 16 YMM registers. Plain
 // named variables (no arrays) keep GCC from spilling them.
 template <int NQ>
-void fastscan_queries(const uint8_t* block, int64_t Mp, const uint8_t* luts, const uint16_t* thr,
-                      uint16_t* scores, uint32_t* mask) {
+void fastscan_queries(const uint8_t* block, int64_t Mp, const uint8_t* const* luts,
+                      const uint16_t* thr, uint16_t* scores, uint32_t* mask) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i z = _mm256_setzero_si256();
   Acc4 a{z, z, z, z}, b{z, z, z, z};
-  const uint8_t* la = luts;
-  const uint8_t* lb = luts + (NQ > 1 ? Mp * 16 : 0);
+  const uint8_t* la = luts[0];
+  const uint8_t* lb = luts[NQ > 1 ? 1 : 0];
   const int64_t npairs = Mp / 2;
   int64_t p = 0;
   // Two pairs per step: LUT entries are <= 127, so their lookups add in uint8
@@ -143,14 +143,14 @@ void fastscan_queries(const uint8_t* block, int64_t Mp, const uint8_t* luts, con
   if (NQ > 1) finish_query(b, thr[1], scores + 32, mask + 1);
 }
 
-void fastscan_block_avx2(const uint8_t* block, int64_t Mp, const uint8_t* luts, int64_t nq,
-                         const uint16_t* thr, uint16_t* scores, uint32_t* mask) {
+void fastscan_block_avx2(const uint8_t* block, int64_t Mp, const uint8_t* const* luts,
+                         int64_t nq, const uint16_t* thr, uint16_t* scores, uint32_t* mask) {
   int64_t i = 0;
   // Two queries per pass share each code load and nibble split (8 accumulators
   // plus temporaries fit the 16 YMM registers).
   for (; i + 2 <= nq; i += 2)
-    fastscan_queries<2>(block, Mp, luts + i * Mp * 16, thr + i, scores + 32 * i, mask + i);
-  if (i < nq) fastscan_queries<1>(block, Mp, luts + i * Mp * 16, thr + i, scores + 32 * i, mask + i);
+    fastscan_queries<2>(block, Mp, luts + i, thr + i, scores + 32 * i, mask + i);
+  if (i < nq) fastscan_queries<1>(block, Mp, luts + i, thr + i, scores + 32 * i, mask + i);
 }
 
 }  // namespace

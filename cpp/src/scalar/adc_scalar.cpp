@@ -25,10 +25,10 @@ void scan_u8_q8_ref(const float* itab, int64_t M, const uint8_t* codes, int64_t 
   }
 }
 
-void fastscan_block_ref(const uint8_t* block, int64_t Mp, const uint8_t* luts, int64_t nq,
+void fastscan_block_ref(const uint8_t* block, int64_t Mp, const uint8_t* const* luts, int64_t nq,
                         const uint16_t* thr, uint16_t* scores, uint32_t* mask) {
   for (int64_t i = 0; i < nq; ++i) {
-    const uint8_t* lut = luts + i * Mp * 16;
+    const uint8_t* lut = luts[i];
     uint32_t bits = 0;
     for (int v = 0; v < 32; ++v) {
       const int byte = v & 15, shift = v < 16 ? 0 : 4;
