@@ -253,3 +253,21 @@ def test_filtered_recall_on_wordnet(wordnet):
         truth = rows[np.argsort(-(q @ base[rows].T), axis=1)[:, :10]]
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i, truth)])
         assert recall >= 0.95, (label, recall)
+
+
+@pytest.mark.parametrize("codec", ["pq4", "rabitq"])
+def test_ivf_selective_filter_still_returns_k(codec):
+    """A filter few rows pass, searched with the filtered scan (one query: the exact plan
+    only takes under 1% passing): the IVF probes past nprobe until its lists hold k passing
+    rows, so k ids come back whenever k pass (it used to stop at nprobe's share)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2000, DIM)).astype(np.float32)
+    qz = vp.ProductQuantizer(DIM, 8, 4) if codec == "pq4" else vp.RaBitQuantizer(DIM)
+    index = vp.IVFIndex(DIM, 16, qz, nprobe=1, rerank=20)
+    index.train(x)
+    index.add(x)
+    allow = rng.choice(2000, 30, replace=False)
+    for k in (5, 10, 30, 40):
+        _, ids = index.search(x[7:8], k, filter=allow)
+        got = ids[ids >= 0]
+        assert len(got) == min(k, 30) and np.isin(got, allow).all()

@@ -315,7 +315,7 @@ class IVFIndex(CodedIndex):
             cs, probes = be.flat_search(self.centroids, q, self.dim, coarse_metric,
                                         params.nprobe, t)
         else:
-            cs, probes = self._filtered_probes(q, coarse_metric, params)
+            cs, probes = self._filtered_probes(q, coarse_metric, params, n_candidates)
         tables, bias, largest = self._scan_tables(q, cs, l2)
         rescore = self.rescore if self.rescore is not None else (
             0 if params.rerank else 2 * n_candidates)
@@ -361,11 +361,13 @@ class IVFIndex(CodedIndex):
         bias = None if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
         return tables, bias, not l2
 
-    def _filtered_probes(self, q, coarse_metric: int, params: SearchParams):
+    def _filtered_probes(self, q, coarse_metric: int, params: SearchParams, wanted: int):
         """Probes (nq, p) int64 (-1 = none) and centroid scores for a filtered search: the
         lists holding passing rows, best centroid first, each query taking at least nprobe
-        of them and more until they hold as many passing rows as nprobe lists do on average
-        (so a filter that few rows near the query pass does not starve it of candidates)."""
+        of them and more until they hold as many passing rows as nprobe lists do on average,
+        and at least ``wanted`` (the candidates the search keeps) or all of them: a filter
+        that few rows near the query pass does not starve it of candidates, and k results
+        come back whenever k rows pass."""
         f = params.filter
         per_list = np.bincount(self._lists.data[f.rows], minlength=self.nlist)
         live = per_list > 0
@@ -378,7 +380,7 @@ class IVFIndex(CodedIndex):
         scores[:, ~live] = -np.inf if larger else np.inf
         probes = np.argsort(-scores if larger else scores, axis=1, kind="stable")[:, :n_live]
         cs = np.take_along_axis(scores, probes, 1)
-        want = max(1.0, f.count * params.nprobe / self.nlist)
+        want = max(1.0, f.count * params.nprobe / self.nlist, min(wanted, f.count))
         covered = np.cumsum(per_list[np.maximum(probes, 0)] * (probes >= 0), axis=1)
         # lists a query takes: up to and including the first that reaches `want`
         take = np.maximum((covered < want).sum(axis=1) + 1, min(params.nprobe, n_live))
