@@ -47,11 +47,13 @@ class IVFIndex(CodedIndex):
     nlist : number of lists, or None to choose 4 * sqrt(n) from the training size.
     quantizer : any codec of the quantizer protocol (untrained), e.g.
         ``ProductQuantizer(dim, 48, 8)``, ``ProductQuantizer(dim, 96, 4)``,
-        ``ResidualQuantizer(dim, 16)``, ``BinaryQuantizer(dim)``. Default: PQ with
-        dim / 8 sub-quantizers of 8 bits.
+        ``ResidualQuantizer(dim, 16)``, ``BinaryQuantizer(dim)``, ``RaBitQuantizer(dim)``
+        (1-bit RaBitQ codes of each vector's offset from its list centroid, scanned in
+        fast-scan blocks with their per-vector corrections; ex_bits must be 0). Default:
+        PQ with dim / 8 sub-quantizers of 8 bits.
     metric : "ip" | "l2" | "cosine"
     by_residual : encode x - centroid instead of x. Default: True for residual
-        quantizers only. Measured on wordnet-minilm (IVF256, every list probed, rerank
+        quantizers and RaBitQ (which requires it) only. Measured on wordnet-minilm (IVF256, every list probed, rerank
         100): PQ96x4 0.992 direct vs 0.980 on residuals (IP; L2 0.991 vs 0.976), PQ48x8
         0.993 vs 0.987, RQ16x8 0.924 vs 0.934. PQ's per-subspace codebooks fit the data
         better than the residuals' mixture of every list's offsets; binary sign bits
