@@ -53,8 +53,9 @@ class IVFIndex(CodedIndex):
         PQ with dim / 8 sub-quantizers of 8 bits.
     metric : "ip" | "l2" | "cosine"
     by_residual : encode x - centroid instead of x. Default: True for residual
-        quantizers and RaBitQ (which requires it) only. Measured on wordnet-minilm (IVF256, every list probed, rerank
-        100): PQ96x4 0.992 direct vs 0.980 on residuals (IP; L2 0.991 vs 0.976), PQ48x8
+        quantizers and RaBitQ (which requires it) only. Measured on wordnet-minilm
+        (IVF256, every list probed, rerank 100): PQ96x4 0.992 direct vs 0.980 on
+        residuals (IP; L2 0.991 vs 0.976), PQ48x8
         0.993 vs 0.987, RQ16x8 0.924 vs 0.934. PQ's per-subspace codebooks fit the data
         better than the residuals' mixture of every list's offsets; binary sign bits
         carry no scale to add to the centroid's score.
