@@ -377,3 +377,25 @@ def test_rabitq_lists_bad_input(data, tmp_path):
         write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, "codes": codes})
         with pytest.raises(vp.FormatError):  # checksums valid, factors nonsense
             vp.load(tmp_path / "bad.vp")
+
+
+@pytest.mark.parametrize("codec", ["pq4", "rabitq"])
+def test_fastscan_kernels_refuse_row_numbers_past_the_index(data, codec):
+    """The scans check the rows they read (not every row up front, which cost a one-query
+    search as much as its scan): a row map pointing past the index raises KernelError."""
+    x, q = data
+    qz = vp.ProductQuantizer(64, 16, 4) if codec == "pq4" else vp.RaBitQuantizer(64)
+    ivf = vp.IVFIndex(64, 4, qz, nprobe=4)
+    ivf.train(x)
+    ivf.add(x[:500])
+    ivf.search(q[:1], 5)
+    packed, rows, boff, _ = ivf._layouts()[0]
+    bad = np.where(rows >= 0, rows + 10**6, rows)
+    probes = np.tile(np.arange(4), (2, 1))
+    with pytest.raises(vp.KernelError, match="row number"):
+        if codec == "pq4":
+            vp._core.ivf_fastscan_search(ivf.quantizer._tables(q[:2], "ip"), packed, bad, boff,
+                                         ivf._codes.data, probes, None, True, 5, 0, 1)
+        else:
+            vp._core.ivf_rabitq_search(ivf.quantizer.rotate(q[:2]), 1.0, packed, bad, boff, 500,
+                                       probes, None, True, 5, 1)

@@ -75,9 +75,6 @@ void bind_ivf(py::module_& m) {
         auto Pk = vector<uint8_t>(packed, "packed", nblocks * fastscan_block_bytes(M));
         const auto [offs, nlist] = list_offsets(block_offsets, "block_offsets", nblocks);
         auto RC = matrix<uint8_t>(row_codes, "row_codes", (M + 1) / 2);
-        for (int64_t i = 0; i < R.second; ++i)
-          if (R.first[i] < -1 || R.first[i] >= RC.rows)
-            throw py::value_error("rows must be -1 or row numbers of row_codes");
         auto P = matrix<int64_t>(probes, "probes");
         const float* pb = probe_biases(P, probe_bias, T.d0);
         check_k(k);
@@ -86,7 +83,9 @@ void bind_ivf(py::module_& m) {
         TopKOut<> out(T.d0, k);
         {
           py::gil_scoped_release nogil;
-          ivf_fastscan_search(T.ptr, T.d0, M, Pk.first, R.first, offs, nlist, RC.ptr, P.ptr, pb,
+          // rows are checked as the scan reads them (a one-query search reads a fraction)
+          ivf_fastscan_search(T.ptr, T.d0, M, Pk.first, R.first, offs, nlist, RC.ptr, RC.rows,
+                              P.ptr, pb,
                               P.cols, largest, k, rescore, out.vp, out.ip, nthreads, ap);
         }
         return out.result();
@@ -111,9 +110,6 @@ void bind_ivf(py::module_& m) {
         if (Pk.rows != nblocks) throw shape_error("packed must have one row per 32-vector block");
         const auto [offs, nlist] = list_offsets(block_offsets, "block_offsets", nblocks);
         if (n < 0) throw py::value_error("n must be non-negative");
-        for (int64_t i = 0; i < R.second; ++i)
-          if (R.first[i] < -1 || R.first[i] >= n)
-            throw py::value_error("rows must be -1 or row numbers below n");
         auto P = matrix<int64_t>(probes, "probes");
         const float* pb = probe_biases(P, probe_bias, Q.rows);
         check_k(k);
@@ -121,8 +117,9 @@ void bind_ivf(py::module_& m) {
         TopKOut<> out(Q.rows, k);
         {
           py::gil_scoped_release nogil;
-          ivf_rabitq_search(Q.ptr, Q.rows, Q.cols, qscale, Pk.ptr, R.first, offs, nlist, P.ptr,
-                            pb, P.cols, largest, k, out.vp, out.ip, nthreads, ap);
+          // rows are checked as the scan reads them (a one-query search reads a fraction)
+          ivf_rabitq_search(Q.ptr, Q.rows, Q.cols, qscale, Pk.ptr, R.first, n, offs, nlist,
+                            P.ptr, pb, P.cols, largest, k, out.vp, out.ip, nthreads, ap);
         }
         return out.result();
       },

@@ -97,8 +97,8 @@ struct TaskCandidates {
 // Scans lists [l0, l1): each block is read once for up to 8 of the queries probing
 // its list, with those queries' LUTs gathered side by side.
 void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* shifts,
-                int64_t M, const uint8_t* packed, const idx_t* rows, const int64_t* boff,
-                const detail::ListProbes& lp, int64_t nprobe, int64_t l0, int64_t l1,
+                int64_t M, const uint8_t* packed, const idx_t* rows, int64_t n_rows,
+                const int64_t* boff, const detail::ListProbes& lp, int64_t nprobe, int64_t l0, int64_t l1,
                 const uint64_t* allow, TaskCandidates& tc) {
   const int64_t Mp = fastscan_mpad(M), bb = fastscan_block_bytes(M);
   const uint8_t* group_luts[kFsQueries];  // the group's LUTs, read in place
@@ -131,7 +131,9 @@ void scan_lists(const detail::AdcFns& fns, const uint8_t* luts, const int32_t* s
             const int v = __builtin_ctz(bits);
             bits &= bits - 1;
             const idx_t pos = b * 32 + v;
-            if (rows[pos] < 0 || !row_allowed(allow, rows[pos])) continue;  // padding, filtered
+            if (rows[pos] < 0) continue;  // padding, a removed row
+            VP_CHECK(rows[pos] < n_rows, "ivf_fastscan_search: rows holds a row number >= n");
+            if (!row_allowed(allow, rows[pos])) continue;
             // the probe index rides along for its bias; ties go to the lower row
             h.push(int32_t(sc[i * 32 + v]) + gs[i], (pos << 16) | gp[i], uint32_t(rows[pos]));
           }
@@ -184,7 +186,7 @@ void merge_query_keys(float inv_scale, float offset, float sign, const idx_t* ro
 
 void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* packed,
                          const idx_t* rows, const int64_t* block_offsets, int64_t nlist,
-                         const uint8_t* row_codes, const int64_t* probes,
+                         const uint8_t* row_codes, int64_t n_rows, const int64_t* probes,
                          const float* probe_bias, int64_t nprobe, bool largest, int k,
                          int rescore, float* out_scores, idx_t* out_rows, int nthreads,
                          const uint64_t* allow) {
@@ -218,7 +220,7 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
   for (int64_t t = 0; t < ntasks; ++t) tasks.emplace_back(nq, rescore);
   parallel_for(ntasks, nthreads, [&](int64_t t) {
     for (const auto& lp : passes)
-      scan_lists(fns, luts.data(), shifts.data(), M, packed, rows, block_offsets, lp, nprobe,
+      scan_lists(fns, luts.data(), shifts.data(), M, packed, rows, n_rows, block_offsets, lp, nprobe,
                  cut[t], cut[t + 1], allow, tasks[t]);
   });
   if (!rescoring) {

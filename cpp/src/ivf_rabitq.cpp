@@ -27,7 +27,8 @@ using Candidates = std::vector<detail::Reservoir<float, Cmp>>;  // one per query
 // Lists [l0, l1) of one pass for every query probing them.
 template <class Cmp>
 void scan_lists(const detail::RabitqFns& rf, const detail::AdcFns& af, const detail::Layout& lay,
-                const detail::Queries& p, const idx_t* rows, const uint8_t* packed,
+                const detail::Queries& p, const idx_t* rows, int64_t n_rows,
+                const uint8_t* packed,
                 const int64_t* boff, const detail::ListProbes& lp, const float* probe_bias,
                 int64_t nprobe, int64_t l0, int64_t l1, Candidates<Cmp>& best) {
   const int64_t Mp = fastscan_mpad(lay.M);
@@ -59,7 +60,9 @@ void scan_lists(const detail::RabitqFns& rf, const detail::AdcFns& af, const det
             const int v = __builtin_ctz(bits);
             bits &= bits - 1;
             const idx_t row = rows[b * 32 + v];
-            if (row >= 0) best[gq[i]].push(est[i * 32 + v], row);  // -1: padding, removed
+            if (row < 0) continue;  // padding, a removed row
+            VP_CHECK(row < n_rows, "ivf_rabitq_search: rows holds a row number >= n");
+            best[gq[i]].push(est[i * 32 + v], row);
           }
         }
       }
@@ -69,7 +72,7 @@ void scan_lists(const detail::RabitqFns& rf, const detail::AdcFns& af, const det
 
 template <class Cmp>
 void search(const float* qrot, int64_t nq, int64_t D, float qscale, const uint8_t* packed,
-            const idx_t* rows, const int64_t* boff, int64_t nlist, const int64_t* probes,
+            const idx_t* rows, int64_t n_rows, const int64_t* boff, int64_t nlist, const int64_t* probes,
             const float* probe_bias, int64_t nprobe, int k, float* out_vals, idx_t* out_rows,
             int nthreads, const uint64_t* allow) {
   const auto& rf = detail::rabitq_fns();
@@ -88,7 +91,7 @@ void search(const float* qrot, int64_t nq, int64_t D, float qscale, const uint8_
   for (auto& t : tasks) t.assign(nq, detail::Reservoir<float, Cmp>(k, allow));
   parallel_for(ntasks, nthreads, [&](int64_t t) {
     for (const auto& lp : passes)
-      scan_lists<Cmp>(rf, af, lay, p, rows, packed, boff, lp, probe_bias, nprobe, cut[t],
+      scan_lists<Cmp>(rf, af, lay, p, rows, n_rows, packed, boff, lp, probe_bias, nprobe, cut[t],
                       cut[t + 1], tasks[t]);
   });
   parallel_for(nq, nthreads, [&](int64_t q) {
@@ -104,18 +107,18 @@ void search(const float* qrot, int64_t nq, int64_t D, float qscale, const uint8_
 }  // namespace
 
 void ivf_rabitq_search(const float* qrot, int64_t nq, int64_t D, float qscale,
-                       const uint8_t* packed, const idx_t* rows, const int64_t* block_offsets,
-                       int64_t nlist, const int64_t* probes, const float* probe_bias,
-                       int64_t nprobe, bool largest, int k, float* out_vals, idx_t* out_rows,
-                       int nthreads, const uint64_t* allow) {
+                       const uint8_t* packed, const idx_t* rows, int64_t n_rows,
+                       const int64_t* block_offsets, int64_t nlist, const int64_t* probes,
+                       const float* probe_bias, int64_t nprobe, bool largest, int k,
+                       float* out_vals, idx_t* out_rows, int nthreads, const uint64_t* allow) {
   VP_CHECK(D > 0 && D % 64 == 0, "ivf_rabitq_search: D must be a positive multiple of 64");
   VP_CHECK(nlist > 0 && k >= 0 && nprobe >= 0, "ivf_rabitq_search: bad sizes");
   if (nq == 0 || k == 0) return;
   if (largest)
-    search<Larger>(qrot, nq, D, qscale, packed, rows, block_offsets, nlist, probes, probe_bias,
-                   nprobe, k, out_vals, out_rows, nthreads, allow);
+    search<Larger>(qrot, nq, D, qscale, packed, rows, n_rows, block_offsets, nlist, probes,
+                   probe_bias, nprobe, k, out_vals, out_rows, nthreads, allow);
   else
-    search<Smaller>(qrot, nq, D, qscale, packed, rows, block_offsets, nlist, probes,
+    search<Smaller>(qrot, nq, D, qscale, packed, rows, n_rows, block_offsets, nlist, probes,
                     probe_bias, nprobe, k, out_vals, out_rows, nthreads, allow);
 }
 

@@ -32,8 +32,10 @@ namespace vecpress {
 // codes are packed on their own, padded to whole 32-vector blocks, and the
 // lists' blocks are concatenated: list l owns blocks [block_offsets[l],
 // block_offsets[l + 1]); rows (nblocks * 32,) int64 maps a packed position to
-// its row (-1 for padding); row_codes (n, ceil(M / 2)) uint8 holds the same codes in
-// row order, two per byte (code 2j in the low nibble of byte j), for the rescoring.
+// its row (-1 for padding); row_codes (n_rows, ceil(M / 2)) uint8 holds the same codes in
+// row order, two per byte (code 2j in the low nibble of byte j), for the rescoring. A row
+// >= n_rows met in a probed list raises (rows are checked as the scan reads them, not all
+// up front: a one-query search reads a fraction of them).
 // Per query the quantized sums of the probed lists,
 // shifted by the list's probe_bias in LUT units, select `rescore` candidates,
 // rescored exactly as probe_bias + sum_m tables[m, code_m] and reduced to the
@@ -43,7 +45,7 @@ namespace vecpress {
 // scored sign * (sum / scale + offset) + bias (for an exact rerank to refine).
 void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* packed,
                          const idx_t* rows, const int64_t* block_offsets, int64_t nlist,
-                         const uint8_t* row_codes, const int64_t* probes,
+                         const uint8_t* row_codes, int64_t n_rows, const int64_t* probes,
                          const float* probe_bias, int64_t nprobe, bool largest, int k,
                          int rescore, float* out_scores, idx_t* out_rows, int nthreads,
                          const uint64_t* allow = nullptr);

@@ -98,7 +98,8 @@ void rabitq_fastscan_search(const float* qrot, const float* qc, int64_t nq, cons
 // The first stage above over the probed lists of an inverted file: list l owns blocks
 // [block_offsets[l], block_offsets[l + 1]) of packed (rabitq_fastscan_pack of its rows, each
 // list padded to whole blocks; rows (nblocks * 32,) maps a packed position to its row, -1
-// for padding or a removed row). Each vector is scored
+// for padding or a removed row; a row >= n_rows met in a probed list raises). Each vector
+// is scored
 //   est = probe_bias[q, p] + f_add + qscale * (f_mul / 2) * S,   S = <2b - 1, qrot>
 // (S through the quantized LUTs, as the fast-scan first stage), i.e. the codes encode
 // r = x - c_l and qrot = P q: with probe_bias = <q, c_l>, f_add = 0 and qscale = 1 this
@@ -107,7 +108,8 @@ void rabitq_fastscan_search(const float* qrot, const float* qc, int64_t nq, cons
 // largest when largest), padded with -1. probes (nq, nprobe) int64 (-1 = none),
 // probe_bias (nq, nprobe) float32 (may be null). allow: optional row bitmap.
 void ivf_rabitq_search(const float* qrot, int64_t nq, int64_t D, float qscale,
-                       const uint8_t* packed, const idx_t* rows, const int64_t* block_offsets,
+                       const uint8_t* packed, const idx_t* rows, int64_t n_rows,
+                       const int64_t* block_offsets,
                        int64_t nlist, const int64_t* probes, const float* probe_bias,
                        int64_t nprobe, bool largest, int k, float* out_vals, idx_t* out_rows,
                        int nthreads, const uint64_t* allow = nullptr);
