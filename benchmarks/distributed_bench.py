@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import platform
 import time
 from pathlib import Path
@@ -43,9 +44,7 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 
 
 def copy_index(index):
-    from vecpress.distributed._canon import dumps, loads
-
-    return loads(dumps(index))
+    return pickle.loads(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def main() -> None:
@@ -211,14 +210,13 @@ def breakdown(trained, single, base, queries, l2s, args) -> list[dict]:
     """Where the fan-out's time goes, without Ray: one thread, in this process, the same
     shards (a ShardServer holding all of them) against the single index."""
     from vecpress.distributed import coarse_probes, encode_rows
-    from vecpress.distributed._canon import dumps
     from vecpress.distributed._encode import append_encoded
     from vecpress.distributed._shard import ShardServer, packed_in_batch
 
     vp.set_num_threads(1)
     shards = int(l2s.max()) + 1
     srv = ShardServer(1)
-    srv.create(list(range(shards)), dumps(trained))
+    srv.create(list(range(shards)), pickle.dumps(trained, protocol=pickle.HIGHEST_PROTOCOL))
     for start in range(0, base.shape[0], 65_536):
         enc = encode_rows(trained, base[start:start + 65_536])
         owner = l2s[enc["list"]]
