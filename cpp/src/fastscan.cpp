@@ -51,7 +51,7 @@ void pq4_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes) {
 }
 
 void fastscan_quantize_luts(const float* tables, int64_t nq, int64_t M, bool largest,
-                            uint8_t* luts, float* scales) {
+                            uint8_t* luts, float* scales, float* offsets) {
   const int64_t Mp = fastscan_mpad(M);
   const float qmax = float(std::min<int64_t>(kLutMax, 65535 / Mp));
   std::memset(luts, 0, size_t(nq * Mp * 16));
@@ -72,6 +72,11 @@ void fastscan_quantize_luts(const float* tables, int64_t nq, int64_t M, bool lar
     }
     const float a = span > 0 ? qmax / span : 0.0f;
     if (scales) scales[i] = a;
+    if (offsets) {
+      float sum = 0;
+      for (int64_t m = 0; m < M; ++m) sum += lo[m];
+      offsets[i] = sum;
+    }
     for (int64_t m = 0; m < M; ++m)
       for (int c = 0; c < 16; ++c) {
         float v = std::nearbyint((sign * t[m * 16 + c] - lo[m]) * a);
@@ -102,8 +107,8 @@ void fastscan_scores(const uint8_t* luts, int64_t nq, int64_t M, const uint8_t* 
 
 namespace {
 
-// Per query of a block: the quantized sum maps back to a score as sign * (sum / scale +
-// offset), offset the LUT's per-sub-quantizer minima summed (rescore = 0 returns these).
+// Per query: what maps its quantized sums back to scores (fastscan_dequantize; rescore = 0
+// returns those).
 struct LutScale {
   float inv_scale, offset;
 };
@@ -141,7 +146,7 @@ void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_
   }
   // Stage 2: exact re-scoring with the float tables, summed in sub-quantizer order, or
   // (rescore = 0) the quantized sums mapped back to scores.
-  const float sign = std::is_same<Cmp, Larger>::value ? -1.0f : 1.0f;
+  const bool largest = std::is_same<Cmp, Larger>::value;
   for (int64_t q = 0; q < nqb; ++q) {
     const float* t = tables + q * M * 16;
     TopK<float, Cmp> h(vals + q * k, ids + q * k, k);
@@ -149,7 +154,7 @@ void fastscan_range(const detail::AdcFns& fns, const float* tables, const uint8_
     for (int r = 0; r < count; ++r) {
       const idx_t id = best[q].id(r);
       if (!rescoring) {
-        h.push(sign * (float(best[q].value(r)) * ls[q].inv_scale + ls[q].offset), id);
+        h.push(fastscan_dequantize(best[q].value(r), ls[q].inv_scale, ls[q].offset, largest), id);
         continue;
       }
       float s = 0;
@@ -188,23 +193,14 @@ void fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8_t* 
   if (rescore > 0) rescore = int(std::max<int64_t>(k, std::min<int64_t>(rescore, n)));
   const int64_t Mp = fastscan_mpad(M);
   std::vector<uint8_t> luts(nq * Mp * 16);
-  std::vector<float> scales(nq);
+  std::vector<float> scales(nq), offsets(nq);
   std::vector<LutScale> ls(nq);
-  const float sign = largest ? -1.0f : 1.0f;
   parallel_for((nq + 63) / 64, nthreads, [&](int64_t b) {
     int64_t q0 = b * 64, nqi = std::min<int64_t>(64, nq - q0);
     fastscan_quantize_luts(tables + q0 * M * 16, nqi, M, largest, luts.data() + q0 * Mp * 16,
-                           scales.data() + q0);
-    for (int64_t q = q0; q < q0 + nqi; ++q) {
-      float offset = 0;  // the minima as fastscan_quantize_luts finds them
-      for (int64_t m = 0; m < M; ++m) {
-        const float* t = tables + (q * M + m) * 16;
-        float mn = sign * t[0];
-        for (int c = 1; c < 16; ++c) mn = std::min(mn, sign * t[c]);
-        offset += mn;
-      }
-      ls[q] = {scales[q] > 0 ? 1.0f / scales[q] : 0.0f, offset};
-    }
+                           scales.data() + q0, offsets.data() + q0);
+    for (int64_t q = q0; q < q0 + nqi; ++q)
+      ls[q] = {scales[q] > 0 ? 1.0f / scales[q] : 0.0f, offsets[q]};
   });
   if (largest)
     fastscan_search_impl<Larger>(tables, luts.data(), ls.data(), nq, M, packed, n, k, rescore,

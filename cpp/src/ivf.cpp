@@ -167,17 +167,19 @@ void rescore_query(const float* T, int64_t M, const idx_t* rows, const uint8_t* 
 }
 
 // Without rescoring: the best k quantized keys of every task, mapped back to scores
-// as sign * (key / scale + offset); the ranking is the quantized one.
+// (fastscan_dequantize); the ranking is the quantized one.
 template <class Cmp>
-void merge_query_keys(float inv_scale, float offset, float sign, const idx_t* rows,
+void merge_query_keys(float inv_scale, float offset, const idx_t* rows,
                       std::vector<TaskCandidates>& tasks, int64_t q, int k, float* ov,
                       idx_t* oi) {
+  const bool largest = std::is_same<Cmp, Larger>::value;
   TopK<float, Cmp> best(ov, oi, k);
   for (auto& tc : tasks) {
     auto& res = tc.best[q];
     const int count = res.finish();
     for (int r = 0; r < count; ++r)
-      best.push(sign * (float(res.value(r)) * inv_scale + offset), rows[res.id(r) >> 16]);
+      best.push(fastscan_dequantize(res.value(r), inv_scale, offset, largest),
+                rows[res.id(r) >> 16]);
   }
   best.finalize();
 }
@@ -199,12 +201,12 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
   const auto& fns = detail::adc_fns();
   // LUTs and, per (query, probe), the bias in LUT units: sign * a * bias (fastscan.hpp).
   std::vector<uint8_t> luts(nq * Mp * 16);
-  std::vector<float> scales(nq);
+  std::vector<float> scales(nq), offsets(nq);
   std::vector<int32_t> shifts(nq * nprobe, 0);
   const float sign = largest ? -1.0f : 1.0f;
   parallel_for(nq, nthreads, [&](int64_t q) {
     fastscan_quantize_luts(tables + q * M * 16, 1, M, largest, luts.data() + q * Mp * 16,
-                           &scales[q]);
+                           &scales[q], &offsets[q]);
     if (probe_bias)
       for (int64_t p = 0; p < nprobe; ++p)
         shifts[q * nprobe + p] = int32_t(std::lrint(sign * scales[q] * probe_bias[q * nprobe + p]));
@@ -225,20 +227,12 @@ void ivf_fastscan_search(const float* tables, int64_t nq, int64_t M, const uint8
   });
   if (!rescoring) {
     parallel_for(nq, nthreads, [&](int64_t q) {
-      // the LUT's per-sub-quantizer minimum, summed: the score of a zero quantized sum
-      float offset = 0;
-      for (int64_t m = 0; m < M; ++m) {
-        const float* t = tables + (q * M + m) * 16;
-        float mn = sign * t[0];
-        for (int c = 1; c < 16; ++c) mn = std::min(mn, sign * t[c]);
-        offset += mn;
-      }
       const float inv = scales[q] > 0 ? 1.0f / scales[q] : 0.0f;
       if (largest)
-        merge_query_keys<Larger>(inv, offset, sign, rows, tasks, q, k, out_scores + q * k,
+        merge_query_keys<Larger>(inv, offsets[q], rows, tasks, q, k, out_scores + q * k,
                                  out_rows + q * k);
       else
-        merge_query_keys<Smaller>(inv, offset, sign, rows, tasks, q, k, out_scores + q * k,
+        merge_query_keys<Smaller>(inv, offsets[q], rows, tasks, q, k, out_scores + q * k,
                                   out_rows + q * k);
     });
     return;

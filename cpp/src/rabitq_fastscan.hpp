@@ -76,16 +76,11 @@ inline Queries prepare(const float* qrot, const float* qc, int64_t nq, int64_t D
     const int64_t q0 = t * 64, nqi = std::min<int64_t>(64, nq - q0);
     float* T = p.tables.data() + q0 * M * 16;
     rabitq_fastscan_tables(qrot + q0 * D, nqi, D, T);
-    std::vector<float> scales(nqi);
-    fastscan_quantize_luts(T, nqi, M, true, p.luts.data() + q0 * Mp * 16, scales.data());
+    std::vector<float> scales(nqi), offsets(nqi);
+    fastscan_quantize_luts(T, nqi, M, true, p.luts.data() + q0 * Mp * 16, scales.data(),
+                           offsets.data());
     for (int64_t i = 0; i < nqi; ++i) {
-      const float* Ti = T + i * M * 16;
-      float L = 0;  // in group order, the minima as fastscan_quantize_luts finds them
-      for (int64_t m = 0; m < M; ++m) {
-        float mn = -Ti[m * 16];
-        for (int c = 1; c < 16; ++c) mn = std::min(mn, -Ti[m * 16 + c]);
-        L += mn;
-      }
+      const float L = offsets[i];
       const float s = qc[(q0 + i) * kRabitqQueryConsts + 1], a = scales[i];
       float* c = p.cst.data() + (q0 + i) * 3;
       c[0] = qc[(q0 + i) * kRabitqQueryConsts];

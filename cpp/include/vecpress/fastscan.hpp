@@ -46,9 +46,16 @@ void pq4_unpack(const uint8_t* packed, int64_t n, int64_t M, uint8_t* codes);
 // The candidates are re-scored exactly, so the lost bit costs little recall.
 // scales (nq,), when not null, receives each query's factor a: a float table sum S
 // relates to the quantized sum Q by sign * S = Q / a + sum_m lo_m (sign -1 for largest),
-// so an offset b added to S moves Q by sign * a * b.
+// so an offset b added to S moves Q by sign * a * b. offsets (nq,), when not null,
+// receives sum_m lo_m (lo_m = min_c sign * T[m][c], summed in m order).
 void fastscan_quantize_luts(const float* tables, int64_t nq, int64_t M, bool largest,
-                            uint8_t* luts, float* scales = nullptr);
+                            uint8_t* luts, float* scales = nullptr, float* offsets = nullptr);
+
+// The float score a quantized sum stands for: sign * (Q / a + offset), with a and offset
+// from fastscan_quantize_luts (inv_scale = 1 / a, 0 when a is 0).
+inline float fastscan_dequantize(int32_t q, float inv_scale, float offset, bool largest) {
+  return (largest ? -1.0f : 1.0f) * (float(q) * inv_scale + offset);
+}
 
 // Quantized sums (nq, n) uint16 of every vector: for tests and inspection.
 void fastscan_scores(const uint8_t* luts, int64_t nq, int64_t M, const uint8_t* packed,
