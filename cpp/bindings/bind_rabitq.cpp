@@ -59,6 +59,21 @@ int64_t packed_dim(const Matrix<uint8_t>& P, int64_t n, int64_t D) {
   return D;
 }
 
+// Estimates (nq, n) and their bounds (nq, n) float32, filled by run(out, bound) without the GIL.
+template <class Run>
+std::pair<py::array_t<float>, py::array_t<float>> scores_and_bounds(int64_t nq, int64_t n,
+                                                                     Run&& run) {
+  auto out = empty<float>({nq, n});
+  auto bound = empty<float>({nq, n});
+  float* op = out.mutable_data();
+  float* bp = bound.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    run(op, bp);
+  }
+  return {out, bound};
+}
+
 }  // namespace
 
 void bind_rabitq(py::module_& m) {
@@ -106,15 +121,9 @@ void bind_rabitq(py::module_& m) {
           int64_t D = code_dim(C);
           auto Q = planes(qplanes, qb, D);
           auto K = consts(qconsts, Q.rows);
-          auto out = empty<float>({Q.rows, C.rows});
-          auto bound = empty<float>({Q.rows, C.rows});
-          float* op = out.mutable_data();
-          float* bp = bound.mutable_data();
-          {
-            py::gil_scoped_release nogil;
+          return scores_and_bounds(Q.rows, C.rows, [&](float* op, float* bp) {
             rabitq_scores(Q.ptr, Q.rows, qb, K.ptr, C.ptr, C.rows, D, op, bp, nthreads);
-          }
-          return std::make_pair(out, bound);
+          });
         },
         py::arg("qplanes"), py::arg("qb"), py::arg("qconsts"), py::arg("codes"),
         py::arg("nthreads") = 0);
@@ -180,15 +189,9 @@ void bind_rabitq(py::module_& m) {
           int64_t D = ex_code_dim(C, ex_bits);
           auto Q = matrix<float>(qrot, "qrot", D);
           auto K = consts(qconsts, Q.rows);
-          auto out = empty<float>({Q.rows, C.rows});
-          auto bound = empty<float>({Q.rows, C.rows});
-          float* op = out.mutable_data();
-          float* bp = bound.mutable_data();
-          {
-            py::gil_scoped_release nogil;
+          return scores_and_bounds(Q.rows, C.rows, [&](float* op, float* bp) {
             rabitq_ex_scores(Q.ptr, K.ptr, Q.rows, C.ptr, C.rows, D, ex_bits, op, bp, nthreads);
-          }
-          return std::make_pair(out, bound);
+          });
         },
         py::arg("qrot"), py::arg("qconsts"), py::arg("codes"), py::arg("ex_bits"),
         py::arg("nthreads") = 0);
