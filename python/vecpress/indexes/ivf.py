@@ -22,7 +22,7 @@ from ..quantizers.rq import ResidualQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
 from .base import SearchParams, register, trains
-from .coded import CodedIndex, refuse_retraining
+from .coded import CodedIndex, fastscan_rescore, refuse_retraining
 
 _ADD_CHUNK = 65_536  # rows encoded per step of add() (progress bar, bounded temporaries)
 # Rows added since the scan layout was grouped are scanned as a second, small layout until
@@ -320,8 +320,7 @@ class IVFIndex(CodedIndex):
         else:
             cs, probes = self._filtered_probes(q, coarse_metric, params, n_candidates)
         tables, bias, largest = self._scan_tables(q, cs, l2)
-        rescore = self.rescore if self.rescore is not None else (
-            0 if params.rerank else 2 * n_candidates)
+        rescore = fastscan_rescore(self.rescore, params, n_candidates)
         parts = []
         if self._rabitq:  # one rotated query for every list: the codes carry the centring
             qrot = self.quantizer.rotate(q)

@@ -18,7 +18,7 @@ from ..quantizers.nibbles import pack_nibbles, unpack_nibbles, upgrade_unpaired
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.rotations import PQRotation
 from .base import SearchParams, register, trains
-from .coded import CodedIndex, refuse_retraining
+from .coded import CodedIndex, fastscan_rescore, refuse_retraining
 
 
 @register
@@ -126,8 +126,7 @@ class PQIndex(CodedIndex):
         packed = self._packed
         if packed is None:
             packed = self._packed = self.quantizer.pack4(self.codes)
-        rescore = self.rescore if self.rescore is not None else (
-            0 if params.rerank else 2 * n_candidates)
+        rescore = fastscan_rescore(self.rescore, params, n_candidates)
         return be.fastscan_search(tables, packed, len(self._codes), largest, n_candidates,
                                   rescore, t, allow=params.allow)
 
