@@ -194,6 +194,44 @@ def test_topk_select(rng):
         np.testing.assert_array_equal(ids, eids)
 
 
+@pytest.mark.parametrize("k", [32, 300, 700])
+def test_topk_select_deep_k_and_ties(rng, k):
+    # k >= 32 selects by buffering (reservoir.hpp): the same ids as a full sort, ties
+    # (quantized scores) by the lower id, k > n padded with (worst, -1)
+    s = rng.integers(0, 50, (5, 600)).astype(np.float32)
+    for largest in (True, False):
+        v, ids = _core.topk_select(s, k, largest)
+        order = np.lexsort((np.broadcast_to(np.arange(600), s.shape), -s if largest else s))
+        kk = min(k, 600)
+        np.testing.assert_array_equal(ids[:, :kk], order[:, :kk])
+        np.testing.assert_array_equal(v[:, :kk], np.take_along_axis(s, order[:, :kk], 1))
+        assert (ids[:, kk:] == -1).all()
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("nq", [1, 300])
+def test_flat_search_deep_k_matches_sort(rng, simd_level, metric, nq):
+    # an inverted file's probes: hundreds of a few thousand centroids (buffered selection)
+    x = rng.standard_normal((3000, 48), dtype=np.float32)
+    q = rng.standard_normal((nq, 48), dtype=np.float32)
+    rs = ref.scores(x, q, metric, 48)
+    for k in (40, 384):
+        s, ids = _core.flat_search(x, q, 48, METRICS[metric], k, 2)
+        es, eids = ref.topk(rs, k, metric != "l2")
+        np.testing.assert_allclose(s, es, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(np.take_along_axis(rs, ids, 1), es, rtol=1e-4, atol=1e-3)
+        assert (np.sort(ids, 1)[:, 1:] != np.sort(ids, 1)[:, :-1]).all()  # no id twice
+    allow = np.zeros(3008, bool)  # whole 64-bit words
+    allow[:3000:3] = True
+    bits = np.packbits(allow, bitorder="little").view(np.uint64)
+    allow = allow[:3000]
+    s, ids = _core.flat_search(x, q, 48, METRICS[metric], 384, 2, bits)
+    es, eids = ref.topk(np.where(allow, rs, -np.inf if metric != "l2" else np.inf), 384,
+                        metric != "l2")
+    np.testing.assert_allclose(s, es, rtol=1e-4, atol=1e-3)
+    assert allow[ids].all()
+
+
 def test_kmeans_matches_faiss_objective(sample):
     faiss = pytest.importorskip("faiss")
     x = np.ascontiguousarray(sample.base[:, :16])

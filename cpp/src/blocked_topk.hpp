@@ -21,8 +21,10 @@ namespace detail {
 // is full most scores are strictly worse than its threshold: groups of 16 are
 // tested with one branch on a count the compiler vectorises, and only groups
 // holding a contender (or a tie, which push() orders by id) go one by one.
-template <class T, class Cmp>
-inline void push_block(TopK<T, Cmp>& h, const T* row, int64_t n, idx_t id0) {
+// H: TopK or BufferedTopK (reservoir.hpp).
+template <class H, class T = typename H::value_type>
+inline void push_block(H& h, const T* row, int64_t n, idx_t id0) {
+  using Cmp = typename H::cmp;
   constexpr int64_t kGroup = 16;
   T thr = h.threshold();
   int64_t j = 0;
@@ -74,8 +76,9 @@ inline bool any_live8(const float* row, const float* thr) {
 // is a multiple of 8 whose padding lanes hold thr = Cmp::best(), which no
 // score reaches. Eight queries are tested with one branch (any_live8): scores
 // come base-major from a GEMM with packed queries.
-template <class T, class Cmp>
-inline void push_across(TopK<T, Cmp>* heaps, T* thr, const T* row, int64_t nq_padded, idx_t id) {
+template <class H, class T = typename H::value_type>
+inline void push_across(H* heaps, T* thr, const T* row, int64_t nq_padded, idx_t id) {
+  using Cmp = typename H::cmp;
   for (int64_t i0 = 0; i0 < nq_padded; i0 += 8) {
     if (!any_live8<Cmp>(row + i0, thr + i0)) continue;
     for (int64_t i = i0; i < i0 + 8; ++i) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "blocked_topk.hpp"
+#include "reservoir.hpp"
 #include "dispatch.hpp"
 #include "vecpress/parallel.hpp"
 #include "vecpress/topk.hpp"
@@ -49,7 +50,7 @@ inline float norm_term(Metric m, float sq) {
 // blocks would mostly pad a 16-query panel; they are bound by reading the base,
 // and packing it was a copy as costly as the scoring (batch 1 ran at half
 // speed), so they take dot products straight from the rows, query-major.
-template <class Cmp>
+template <class H, class Cmp = typename H::cmp>
 void search_range(const detail::DotFns& f, const float* x, int64_t x0, int64_t x1,
                   int64_t x_stride, const float* q, int64_t nqb, int64_t q_stride, int64_t d,
                   Metric metric, int k, float* vals, idx_t* ids, const uint64_t* allow) {
@@ -61,7 +62,7 @@ void search_range(const detail::DotFns& f, const float* x, int64_t x0, int64_t x
   std::vector<float> qn(nqb), xn(kBaseBlock);
   for (int64_t i = 0; i < nqb; ++i)
     qn[i] = norm_term(metric, f.dot(q + i * q_stride, q + i * q_stride, d));
-  std::vector<TopK<float, Cmp>> heaps;
+  std::vector<H> heaps;
   heaps.reserve(nqb);
   for (int64_t i = 0; i < nqb; ++i) heaps.emplace_back(vals + i * k, ids + i * k, k, allow);
   std::vector<float> thr(ldo, Cmp::template best<float>());
@@ -103,8 +104,13 @@ void flat_search_impl(const float* x, int64_t n, int64_t x_stride, const float* 
   detail::blocked_topk<float, Cmp>(
       nq, n, kQueryBlock, 4 * kBaseBlock, k, out_scores, out_ids, nthreads,
       [&](int64_t q0, int64_t nqb, int64_t x0, int64_t x1, float* v, idx_t* id) {
-        search_range<Cmp>(f, x, x0, x1, x_stride, q + q0 * q_stride, nqb, q_stride, d, metric, k, v, id,
-                           allow);
+        // deep k (an inverted file's probes) buffers its candidates (reservoir.hpp)
+        if (k >= detail::kBufferedFromK)
+          search_range<detail::BufferedTopK<float, Cmp>>(f, x, x0, x1, x_stride, q + q0 * q_stride,
+                                                         nqb, q_stride, d, metric, k, v, id, allow);
+        else
+          search_range<TopK<float, Cmp>>(f, x, x0, x1, x_stride, q + q0 * q_stride, nqb, q_stride,
+                                         d, metric, k, v, id, allow);
       });
 }
 

@@ -1,23 +1,36 @@
 #include "vecpress/topk.hpp"
 
+#include "reservoir.hpp"
 #include "vecpress/parallel.hpp"
 
 namespace vecpress {
+namespace {
+
+template <class H>
+void select_into(const float* row, int64_t n, int k, float* vals, idx_t* ids) {
+  H h(vals, ids, k);
+  for (int64_t j = 0; j < n; ++j) h.push(row[j], j);
+  h.finalize();
+}
+
+template <class Cmp>
+void select_row(const float* row, int64_t n, int k, float* vals, idx_t* ids) {
+  if (k >= detail::kBufferedFromK)
+    select_into<detail::BufferedTopK<float, Cmp>>(row, n, k, vals, ids);
+  else
+    select_into<TopK<float, Cmp>>(row, n, k, vals, ids);
+}
+
+}  // namespace
 
 void topk_select(const float* scores, int64_t nq, int64_t n, int k, bool largest,
                  float* out_vals, idx_t* out_ids, int nthreads) {
   VP_CHECK(k >= 0, "k must be non-negative");
   parallel_for(nq, nthreads, [&](int64_t i) {
-    const float* row = scores + i * n;
-    if (largest) {
-      TopK<float, Larger> h(out_vals + i * k, out_ids + i * k, k);
-      for (int64_t j = 0; j < n; ++j) h.push(row[j], j);
-      h.finalize();
-    } else {
-      TopK<float, Smaller> h(out_vals + i * k, out_ids + i * k, k);
-      for (int64_t j = 0; j < n; ++j) h.push(row[j], j);
-      h.finalize();
-    }
+    if (largest)
+      select_row<Larger>(scores + i * n, n, k, out_vals + i * k, out_ids + i * k);
+    else
+      select_row<Smaller>(scores + i * n, n, k, out_vals + i * k, out_ids + i * k);
   });
 }
 

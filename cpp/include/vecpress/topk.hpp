@@ -55,6 +55,8 @@ inline bool row_allowed(const uint64_t* allow, idx_t row) {
 template <class T, class Cmp>
 class TopK {
  public:
+  using value_type = T;
+  using cmp = Cmp;
   TopK(T* vals, idx_t* ids, int k, const uint64_t* allow = nullptr)
       : v_(vals), id_(ids), k_(k), n_(0), allow_(allow) {}
 
