@@ -22,15 +22,17 @@ def data(sample):
     return np.ascontiguousarray(sample.base[:3000, :64]), np.ascontiguousarray(sample.queries[:40, :64])
 
 
+@pytest.mark.parametrize("soar", [0.0, 1.0])
 @pytest.mark.parametrize("metric", ["ip", "l2"])
 @pytest.mark.parametrize("codec", ["pq8", "pq4", "rq", "binary"])
-def test_all_lists_probed_equals_flat_scan_of_the_same_codes(data, codec, metric):
+def test_all_lists_probed_equals_flat_scan_of_the_same_codes(data, codec, metric, soar):
     """by_residual=False, nprobe=nlist: the same codes scanned by list give the flat
-    ADC scan's scores and ids exactly."""
+    ADC scan's scores and ids exactly (with soar too: a row scanned in both its lists
+    comes back once)."""
     x, q = data
     if codec == "binary" and metric == "l2":
         pytest.skip("binary codes score inner products only")
-    ivf = vp.IVFIndex(64, 16, codecs(64)[codec](), metric, by_residual=False)
+    ivf = vp.IVFIndex(64, 16, codecs(64)[codec](), metric, by_residual=False, soar=soar)
     ivf.train(x)
     codes = ivf.quantizer.encode(x)
     rec = ivf.quantizer.decode(codes)
@@ -399,3 +401,98 @@ def test_fastscan_kernels_refuse_row_numbers_past_the_index(data, codec):
         else:
             vp._core.ivf_rabitq_search(ivf.quantizer.rotate(q[:2]), 1.0, packed, bad, boff, 500,
                                        probes, None, True, 5, 1)
+
+
+def test_soar_second_list_minimises_the_spill_loss(data):
+    """With nlist <= 16 every centroid is a candidate: the second list is the numpy
+    argmin of ||x - c'||^2 + soar <r, x - c'>^2 / ||r||^2 over the other lists."""
+    x, _ = data
+    ivf = vp.IVFIndex(64, 16, codecs(64)["pq8"](), "ip", soar=1.5)
+    ivf.train(x)
+    ivf.add(x)
+    c = ivf.centroids
+    own = ivf._lists.data
+    r = x - c[own]
+    diff = x[:, None, :] - c[None]
+    loss = (diff ** 2).sum(-1) + 1.5 * np.einsum("id,ijd->ij", r, diff) ** 2 / (r * r).sum(1,
+                                                                                        keepdims=True)
+    loss[np.arange(len(x)), own] = np.inf
+    spill = ivf._spill.data
+    assert (spill != own).all() and (spill >= 0).all()
+    chosen = loss[np.arange(len(x)), spill]
+    np.testing.assert_allclose(chosen, loss.min(1), rtol=1e-4, atol=1e-4)
+
+
+def test_soar_raises_recall_at_equal_nprobe(sample):
+    x, q = sample.base, sample.queries[:200]
+    truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
+    recall = {}
+    for soar in (0.0, 1.0):
+        ivf = vp.IVFIndex(384, 64, vp.ProductQuantizer(384, 48, 4, niter=5), "ip", rerank=50,
+                          soar=soar)
+        ivf.train(x)
+        ivf.add(x)
+        _, ids = ivf.search(q, 10, nprobe=4)
+        assert all(len(set(row)) == 10 for row in ids)  # no row twice
+        recall[soar] = recall_at_k(ids, truth, 10)
+    assert recall[1.0] > recall[0.0] + 0.03, recall
+
+
+@pytest.mark.parametrize("codec", ["pq8", "pq4"])
+def test_soar_add_remove_save_load_filter(data, codec, tmp_path):
+    x, q = data
+    ivf = vp.IVFIndex(64, 8, codecs(64)[codec](), "ip", rerank=20, soar=1.0)
+    ivf.train(x)
+    ivf.add(x[:2000])
+    ivf.search(q, 5, nprobe=2)  # group the lists, then write (a delta layout)
+    ivf.add(x[2000:])
+    removed = np.arange(0, 3000, 7)
+    ivf.remove(removed)
+    s, i = ivf.search(q, 10, nprobe=2)
+    assert not np.isin(i, removed).any() and all(len(set(r)) == 10 for r in i)
+    fresh = vp.IVFIndex(64, 8, codecs(64)[codec](), "ip", rerank=20, soar=1.0)
+    fresh.train(x)
+    keep = np.setdiff1d(np.arange(3000), removed)
+    fresh.add(x[keep], ids=keep)
+    np.testing.assert_array_equal(fresh.search(q, 10, nprobe=2)[1], i)
+    ivf.save(tmp_path / "s.vp")
+    for mmap in (False, True):
+        back = vp.load(tmp_path / "s.vp", mmap=mmap)
+        assert back.soar == 1.0
+        np.testing.assert_array_equal(back.search(q, 10, nprobe=2)[1], i)
+    allow = np.arange(1, 3000, 3)
+    _, fi = ivf.search(q, 10, nprobe=1, filter=allow)
+    assert np.isin(fi, allow).all() and all(len(set(r)) == 10 for r in fi)
+    rep = ivf.memory_report()
+    assert rep["lists"] == 4.0 + 8.0 * 2 + 4.0  # every row spilled: two row-map entries
+
+
+def test_soar_bad_input(data, tmp_path):
+    x, _ = data
+    with pytest.raises(vp.ParameterError, match="by_residual"):
+        vp.IVFIndex(64, 8, codecs(64)["rq"](), soar=1.0)  # residual codes depend on the list
+    with pytest.raises(vp.ParameterError, match="by_residual"):
+        vp.IVFIndex(64, 8, vp.RaBitQuantizer(64), soar=1.0)
+    for bad in (-1.0, float("nan"), 1e9):
+        with pytest.raises(vp.ParameterError):
+            vp.IVFIndex(64, 8, codecs(64)["pq8"](), soar=bad)
+    with pytest.raises(vp.ParameterTypeError):
+        vp.IVFIndex(64, 8, codecs(64)["pq8"](), soar="1")
+    ivf = vp.IVFIndex(64, 8, codecs(64)["pq8"](), soar=1.0)
+    ivf.train(x)
+    ivf.add(x[:200])
+    ivf.save(tmp_path / "s.vp")
+    from vecpress.io import read_arrays, write_arrays
+
+    kind, params, arrays = read_arrays(tmp_path / "s.vp")
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    for value in (8, -2):
+        spill = arrays["spill"].copy()
+        spill[5] = value
+        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, "spill": spill})
+        with pytest.raises(vp.FormatError, match="spill"):  # checksums valid, lists nonsense
+            vp.load(tmp_path / "bad.vp")
+    write_arrays(tmp_path / "bad.vp", kind, params,
+                 {k: v for k, v in arrays.items() if k != "spill"})
+    with pytest.raises(vp.FormatError):
+        vp.load(tmp_path / "bad.vp")

@@ -103,6 +103,17 @@ def check_int(v: Any, name: str, lo: int | None = None, hi: int | None = None) -
     return v
 
 
+def check_float(v: Any, name: str, lo: float, hi: float) -> float:
+    """A finite real parameter (bool is not one) in [lo, hi]; ParameterTypeError /
+    ParameterError otherwise."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ParameterTypeError(f"{name} must be a number, got {type(v).__name__} {v!r}")
+    v = float(v)
+    if not (lo <= v <= hi):  # also refuses NaN
+        raise ParameterError(f"{name} must be in [{lo}, {hi}], got {v}")
+    return v
+
+
 def check_k(k: Any) -> int:
     """k must be a positive integer (the search caps it at the index size)."""
     return check_int(k, "k", 1)

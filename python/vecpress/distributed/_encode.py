@@ -45,7 +45,7 @@ def encode_rows(index: IVFIndex, vectors: Any) -> dict[str, np.ndarray]:
     store = index._store
     if store is not None:
         store.check(x)
-    codes, lists, terms = index._encode_chunk(x)  # add()'s encoder, without its progress bar
+    codes, lists, _, terms = index._encode_chunk(x)  # add()'s encoder, no progress bar
     out = {"list": lists, "code": codes, "term": terms}
     if store is not None:
         out["vector"] = x
@@ -63,6 +63,7 @@ def append_encoded(index: IVFIndex, ids: np.ndarray, enc: dict[str, np.ndarray])
     """
     with index._lock.write():
         index._append_rows((enc["code"], enc["list"].astype(np.int32, copy=False),
+                            np.zeros(0, np.int32),  # no soar: a sharded index refuses it
                             enc["term"].astype(np.float32, copy=False)))
         if index._store is not None:
             index._store.append(enc["vector"])

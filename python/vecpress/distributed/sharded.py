@@ -244,6 +244,9 @@ class ShardedIVFIndex:
         if len(index):
             raise ParameterError(f"index holds {len(index)} vectors; pass the trained, empty "
                                  "IVFIndex (the vectors come from data)")
+        if index.soar:
+            raise ParameterError("a sharded index owns each list on one shard, and soar "
+                                 "stores a vector in two lists: pass an IVFIndex with soar=0")
         template = _template_of(index)
         nlist = template.nlist
         num_shards = check_int(num_shards, "num_shards", 1, _MAX_SHARDS)
