@@ -496,3 +496,108 @@ def test_soar_bad_input(data, tmp_path):
                  {k: v for k, v in arrays.items() if k != "spill"})
     with pytest.raises(vp.FormatError):
         vp.load(tmp_path / "bad.vp")
+
+
+def test_two_level_coarse_groups_every_centroid(data):
+    from vecpress.indexes.coarse import TwoLevelCoarse, _apportion
+
+    share = _apportion(np.array([50, 3, 0, 900, 47]), 97)
+    assert share.sum() == 97 and (share <= [50, 3, 0, 900, 47]).all()
+    x, _ = data
+    tl = TwoLevelCoarse()
+    cen = tl.train(x, 100, 5, 7, 2)
+    assert cen.shape == (100, 64) and tl.offsets[0] == 0 and tl.offsets[-1] == 100
+    assert len(tl.top) == 10 and (np.diff(tl.offsets) >= 1).all()
+    # assignment: the nearest of the nearest groups' centroids, nearly always the nearest
+    _, near = tl.nearest(cen, x, 1, 2)
+    exact = np.argmin(((x[:, None, :] - cen[None]) ** 2).sum(-1), axis=1)
+    assert (near[:, 0] == exact).mean() > 0.97
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_two_level_coarse_index(data, metric, tmp_path):
+    x, q = data
+    ivf = vp.IVFIndex(64, 64, codecs(64)["pq8"](), metric, coarse="two-level", by_residual=False,
+                      rerank=20)
+    ivf.train(x)
+    ivf.add(x)
+    assert ivf._coarse.kind == "two-level"
+    flat = vp.IVFIndex(64, 64, codecs(64)["pq8"](), metric, coarse="flat", by_residual=False,
+                       rerank=20)
+    flat.train(x)
+    assert flat._coarse.kind == "flat"
+    # every list probed: the flat scan of the same codes, as with a flat coarse quantizer
+    s, ids = ivf.search(q, 10, nprobe=64)
+    ref = q @ x.T if metric == "ip" else ((q[:, None, :] - x[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(s, np.take_along_axis(ref, ids, 1), rtol=1e-4, atol=1e-4)
+    # fewer lists: the two-level probes are (nearly) the exact top-nprobe centroids
+    from vecpress.backends import CPU
+
+    m = vp._core.METRICS["l2" if metric == "l2" else "ip"]
+    _, exact = CPU.flat_search(ivf.centroids, q, 64, m, 8, 2)
+    _, got = ivf._coarse.probes(CPU, ivf.centroids, q, m, 8, 2)
+    assert np.mean([len(np.intersect1d(a, b)) / 8 for a, b in zip(exact, got)]) > 0.95
+    ivf.save(tmp_path / "t.vp")
+    for mmap in (False, True):
+        back = vp.load(tmp_path / "t.vp", mmap=mmap)
+        assert back._coarse.kind == "two-level"
+        np.testing.assert_array_equal(back.search(q, 10, nprobe=8)[1], ivf.search(q, 10, nprobe=8)[1])
+
+
+def test_two_level_coarse_bad_input(data, tmp_path):
+    x, _ = data
+    with pytest.raises(vp.ParameterError, match="coarse"):
+        vp.IVFIndex(64, 8, coarse="tree")
+    ivf = vp.IVFIndex(64, 16, codecs(64)["pq8"](), coarse="two-level")
+    ivf.train(x)
+    ivf.add(x[:300])
+    ivf.save(tmp_path / "t.vp")
+    from vecpress.io import read_arrays, write_arrays
+
+    kind, params, arrays = read_arrays(tmp_path / "t.vp")
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    bad_offsets = arrays["coarse_offsets"].copy()
+    bad_offsets[1], bad_offsets[2] = bad_offsets[2], bad_offsets[1]  # not rising
+    top_nan = arrays["coarse_top"].copy()
+    top_nan[0, 0] = np.nan
+    for name, value in (("coarse_offsets", bad_offsets), ("coarse_offsets", bad_offsets[:-1]),
+                        ("coarse_top", top_nan), ("coarse_top", arrays["coarse_top"][:-1])):
+        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, name: value})
+        with pytest.raises(vp.FormatError):  # checksums valid, coarse level nonsense
+            vp.load(tmp_path / "bad.vp")
+    write_arrays(tmp_path / "bad.vp", kind, params,
+                 {k: v for k, v in arrays.items() if k != "coarse_top"})
+    with pytest.raises(vp.FormatError):
+        vp.load(tmp_path / "bad.vp")
+
+
+@pytest.mark.parametrize("coarse", ["flat", "two-level"])
+def test_balanced_lists_are_even_and_persist(sample, coarse, tmp_path):
+    x, q = sample.base, sample.queries[:50]
+    sizes = {}
+    for balanced in (False, True):
+        ivf = vp.IVFIndex(384, 64, vp.ProductQuantizer(384, 48, 4, niter=5), "ip", rerank=20,
+                          balanced=balanced, coarse=coarse)
+        ivf.train(x)
+        ivf.add(x)
+        sizes[balanced] = np.bincount(ivf._lists.data, minlength=64)
+    target = len(x) / 64
+    assert sizes[True].max() < 1.35 * target < sizes[False].max(), (sizes[True].max(),
+                                                                     sizes[False].max())
+    # the expected rows scanned per probe, sum(size^2) / n, near its floor n / nlist
+    ideal = len(x) ** 2 / 64
+    assert (sizes[True].astype(float) ** 2).sum() < 1.02 * ideal < (sizes[False].astype(float) ** 2).sum()
+    ivf.save(tmp_path / "b.vp")
+    back = vp.load(tmp_path / "b.vp")
+    np.testing.assert_array_equal(back._assign(x[:500]), ivf._assign(x[:500]))  # penalties kept
+    np.testing.assert_array_equal(back.search(q, 10, nprobe=8)[1], ivf.search(q, 10, nprobe=8)[1])
+    from vecpress.io import read_arrays, write_arrays
+
+    kind, params, arrays = read_arrays(tmp_path / "b.vp")
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    for value in (-1.0, np.nan):
+        pen = arrays["list_penalty"].copy()
+        pen[3] = value
+        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, "list_penalty": pen})
+        with pytest.raises(vp.FormatError):
+            vp.load(tmp_path / "bad.vp")

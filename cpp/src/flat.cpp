@@ -137,7 +137,9 @@ void flat_search(const float* x, int64_t n, int64_t x_stride, const float* q, in
                               nthreads, allow);
 }
 
-template <class Cmp>
+// H: TopK, or BufferedTopK for deep k (a two-level coarse quantizer ranks its candidate
+// centroids here, keeping hundreds).
+template <class H, class Cmp = typename H::cmp>
 static void rerank_impl(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                         int64_t q_stride, int64_t d, Metric metric, const idx_t* cand,
                         int64_t nc, int k, float* out_scores, idx_t* out_ids, int nthreads) {
@@ -148,7 +150,7 @@ static void rerank_impl(const float* x, int64_t n, int64_t x_stride, const float
     for (int64_t i = t * per_task; i < std::min(nq, (t + 1) * per_task); ++i) {
       const float* qi = q + i * q_stride;
       float qn = metric == Metric::Cosine ? norm_term(metric, f.dot(qi, qi, d)) : 0.0f;
-      TopK<float, Cmp> h(out_scores + i * k, out_ids + i * k, k);
+      H h(out_scores + i * k, out_ids + i * k, k);
       for (int64_t c = 0; c < nc; ++c) {
         idx_t j = cand[i * nc + c];
         if (j < 0) continue;
@@ -179,10 +181,22 @@ void rerank_exact(const float* x, int64_t n, int64_t x_stride, const float* q, i
   check_common(n, x_stride, nq, q_stride, d, k);
   VP_CHECK(nc >= 0, "negative candidate count");
   if (nq == 0 || k == 0) return;
-  if (metric_larger_is_better(metric))
-    rerank_impl<Larger>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k, out_scores, out_ids, nthreads);
-  else
-    rerank_impl<Smaller>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k, out_scores, out_ids, nthreads);
+  const bool deep = k >= detail::kBufferedFromK;
+  if (metric_larger_is_better(metric)) {
+    if (deep)
+      rerank_impl<detail::BufferedTopK<float, Larger>>(x, n, x_stride, q, nq, q_stride, d, metric, cand,
+                                                       nc, k, out_scores, out_ids, nthreads);
+    else
+      rerank_impl<TopK<float, Larger>>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k,
+                                       out_scores, out_ids, nthreads);
+  } else {
+    if (deep)
+      rerank_impl<detail::BufferedTopK<float, Smaller>>(x, n, x_stride, q, nq, q_stride, d, metric, cand,
+                                                        nc, k, out_scores, out_ids, nthreads);
+    else
+      rerank_impl<TopK<float, Smaller>>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k,
+                                        out_scores, out_ids, nthreads);
+  }
 }
 
 void pairwise_scores(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,

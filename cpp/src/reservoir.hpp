@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "vecpress/topk.hpp"
@@ -54,6 +53,13 @@ class Reservoir {
   int finish() {
     if (n_ > size_t(k_)) shrink();
     return int(n_);
+  }
+  // finish(), then the kept entries ordered best first (by key: one integer compare).
+  int finish_sorted() {
+    const int kept = finish();
+    std::sort(buf_.begin(), buf_.begin() + kept,
+              [](const Entry& a, const Entry& b) { return a.key < b.key; });
+    return kept;
   }
   T value(int i) const { return unorder(uint32_t(buf_[i].key >> 32)); }
   idx_t id(int i) const { return buf_[i].id; }
@@ -155,15 +161,10 @@ class BufferedTopK {
   T threshold() const { return r_.threshold(); }
   void push(T val, idx_t id) { r_.push(val, id); }
   void finalize() {
-    const int kept = r_.finish();
-    std::vector<std::pair<T, idx_t>> best(kept);
-    for (int i = 0; i < kept; ++i) best[i] = {r_.value(i), r_.id(i)};
-    std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) {
-      return Cmp::better(a.first, a.second, b.first, b.second);
-    });
+    const int kept = r_.finish_sorted();
     for (int i = 0; i < k_; ++i) {
-      v_[i] = i < kept ? best[i].first : Cmp::template worst<T>();
-      id_[i] = i < kept ? best[i].second : -1;
+      v_[i] = i < kept ? r_.value(i) : Cmp::template worst<T>();
+      id_[i] = i < kept ? r_.id(i) : -1;
     }
   }
 

@@ -27,6 +27,7 @@ import numpy as np
 from .. import _core
 from .._validate import as_f32_matrix, as_ids, check_int, check_k, check_magnitude, check_threads
 from .._version import __version__
+from ..backends import CPU
 from ..errors import (
     DuplicateIdError,
     FormatError,
@@ -95,7 +96,7 @@ def coarse_probes(index: IVFIndex, queries: Any, nprobe: int, threads: int | Non
     nprobe = min(check_int(nprobe, "nprobe", 1), index.nlist)
     metric = _core.METRICS["l2" if index.metric == "l2" else "ip"]
     t = index.threads if threads is None else check_threads(threads)
-    _, probes = _core.flat_search(index.centroids, q, index.dim, metric, nprobe, t)
+    _, probes = index._coarse.probes(CPU, index.centroids, q, metric, nprobe, t)
     return probes
 
 
@@ -103,7 +104,7 @@ def assign_lists(index: IVFIndex, vectors: Any, threads: int | None = None) -> n
     """The inverted list (int32 (n,)) ``index.add`` puts each vector (n, dim) in."""
     x = check_magnitude(index.transform(vectors))
     t = index.threads if threads is None else check_threads(threads)
-    lists, _ = _core.kmeans_assign(x, index.centroids, t)
+    lists = index._assign(x, t)
     return lists.astype(np.int32)
 
 

@@ -22,6 +22,14 @@ from ..quantizers.rq import ResidualQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
 from .base import SearchParams, register, trains
+from .coarse import (
+    BALANCE_CANDIDATES,
+    COARSE_KINDS,
+    FlatCoarse,
+    TwoLevelCoarse,
+    balanced_centroids,
+    coarse_for,
+)
 from .coded import CodedIndex, fastscan_rescore, refuse_retraining
 
 _ADD_CHUNK = 65_536  # rows encoded per step of add() (progress bar, bounded temporaries)
@@ -79,6 +87,19 @@ class IVFIndex(CodedIndex):
         (``by_residual=False``: PQ, binary). 1.0 is the paper's usual setting.
     store : "float32", "float16" or "int8": how the vectors for reranking are kept
         (only with rerank > 0). ``vecpress.load(path, mmap=True)`` leaves it on disk.
+    coarse : "auto" | "flat" | "two-level": how a query finds its lists. "flat" scores
+        every centroid (one GEMM and a top-nprobe selection per batch); "two-level"
+        groups the centroids under about sqrt(nlist) top-level ones, trained
+        hierarchically, and scores only the best groups' centroids (about 4 * nprobe
+        per query), which also makes training and adding at nlist = 65,536 affordable.
+        "auto": two-level from nlist 16,384 on (measured: benchmarks/coarse_bench.py).
+    balanced : lists of about equal size. After k-means, a vector picks among its 8
+        nearest centroids the one with the least squared distance plus that list's
+        penalty, penalties learned on the training sample so each list holds about
+        n / nlist of it (the centroids then move to their rows' means). Even lists bound
+        the cost of probing a dense region (latency tails) and balance shards; a vector
+        outside its nearest list is found less often: measured on wordnet-minilm in
+        benchmarks/results/ivf-balanced.
     niter, seed : coarse k-means settings.
     threads : int, optional (0/None = all cores).
 
@@ -89,7 +110,8 @@ class IVFIndex(CodedIndex):
     def __init__(self, dim: int, nlist: int | None = None, quantizer: Quantizer | None = None,
                  metric: str = "ip", *, by_residual: bool | None = None,
                  nprobe: int | None = None, rerank: int = 0, rescore: int | None = None,
-                 store: str = "float32", soar: float = 0.0,
+                 store: str = "float32", soar: float = 0.0, coarse: str = "auto",
+                 balanced: bool = False,
                  niter: int = 10, seed: int = 1234, threads: int | None = None) -> None:
         super().__init__(dim, metric, threads, rerank)
         self.nlist = None if nlist is None else check_int(nlist, "nlist", 1, 1 << 22)
@@ -121,6 +143,10 @@ class IVFIndex(CodedIndex):
         self.nprobe = None if nprobe is None else check_int(nprobe, "nprobe", 1)
         self.rescore = None if rescore is None else check_int(rescore, "rescore", 0, 1 << 20)
         self.store = check_choice(store, "store", tuple(STORES))
+        self.coarse = check_choice(coarse, "coarse", COARSE_KINDS)
+        self._coarse: FlatCoarse | TwoLevelCoarse | None = None  # made by train()
+        self.balanced = bool(balanced)
+        self._penalty: np.ndarray | None = None  # (nlist,) float32 when balanced
         self.niter = check_int(niter, "niter", 1, 1000)
         self.seed = check_int(seed, "seed", 0, 2**63 - 1)
         if self.rerank:
@@ -169,10 +195,13 @@ class IVFIndex(CodedIndex):
         if x.shape[0] < nlist:
             raise ParameterError(f"training needs at least nlist = {nlist} vectors, got "
                                  f"{x.shape[0]}")
-        self.centroids, _ = _core.kmeans_train(x, nlist, self.niter, self.seed, 256, False,
-                                               self.threads)
+        self._coarse = coarse_for(self.coarse, nlist)
+        self.centroids = self._coarse.train(x, nlist, self.niter, self.seed, self.threads)
+        if self.balanced:
+            self.centroids, self._penalty = balanced_centroids(self._coarse, self.centroids, x,
+                                                          self.threads)
         self.nlist = nlist
-        lists, _ = _core.kmeans_assign(x, self.centroids, self.threads)
+        lists = self._assign(x)
         if self._rabitq:  # the lists centre the codes: the quantizer's own centroid is 0
             self.quantizer.set_centroid(np.zeros(self.dim, np.float32))
         else:
@@ -207,7 +236,7 @@ class IVFIndex(CodedIndex):
     def _encode_chunk(self, x: np.ndarray) -> tuple:
         """(codes in the stored byte layout, list numbers int32, soar's second lists int32,
         L2 term float32) of rows x."""
-        lists, _ = _core.kmeans_assign(x, self.centroids, self.threads)
+        lists = self._assign(x)
         spill = self._spill_lists(x, lists) if self.soar else np.zeros(0, np.int32)
         r = self._residuals(x, lists)
         codes = self.quantizer.encode(r)
@@ -234,8 +263,7 @@ class IVFIndex(CodedIndex):
         out = np.empty(len(x), np.int32)
         for s in range(0, len(x), _SPILL_CHUNK):
             xs = x[s:s + _SPILL_CHUNK]
-            d2, near = _core.flat_search(self.centroids, xs, self.dim, _core.METRICS["l2"], t,
-                                         self.threads)
+            d2, near = self._coarse.nearest(self.centroids, xs, t, self.threads)
             r = xs - self.centroids[lists[s:s + _SPILL_CHUNK]]
             rr = np.maximum(np.einsum("ij,ij->i", r, r), 1e-30)
             # <r, x - c'> = <r, x> - <r, c'>
@@ -245,6 +273,16 @@ class IVFIndex(CodedIndex):
             loss[near == lists[s:s + _SPILL_CHUNK, None]] = np.inf  # not its own list
             out[s:s + _SPILL_CHUNK] = near[np.arange(len(xs)), np.argmin(loss, axis=1)]
         return out
+
+    def _assign(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """The list (int64 (n,)) each row of x (n, dim) float32 joins: its nearest centroid
+        (among the nearest groups' centroids with a two-level coarse quantizer)."""
+        t = self.threads if threads is None else threads
+        if self._penalty is None:
+            return self._coarse.nearest(self.centroids, x, 1, t)[1][:, 0]
+        d, near = self._coarse.nearest(self.centroids, x, BALANCE_CANDIDATES, t)
+        pick = np.argmin(d + np.where(near >= 0, self._penalty[np.maximum(near, 0)], np.inf), 1)
+        return near[np.arange(len(x)), pick]
 
     def _residuals(self, x: np.ndarray, lists: np.ndarray) -> np.ndarray:
         if not self.by_residual:
@@ -364,8 +402,8 @@ class IVFIndex(CodedIndex):
         l2 = self.metric == "l2"
         coarse_metric = _core.METRICS["l2" if l2 else "ip"]
         if params.filter is None:
-            cs, probes = be.flat_search(self.centroids, q, self.dim, coarse_metric,
-                                        params.nprobe, t)
+            cs, probes = self._coarse.probes(be, self.centroids, q, coarse_metric,
+                                             params.nprobe, t)
         else:
             cs, probes = self._filtered_probes(q, coarse_metric, params, n_candidates)
         tables, bias, largest = self._scan_tables(q, cs, l2)
@@ -481,12 +519,18 @@ class IVFIndex(CodedIndex):
         arrays = {**self._code_arrays(), **qa, "lists": self._lists.data}
         if self.soar:
             arrays["spill"] = self._spill.data
+        if self._coarse is not None:
+            arrays.update(self._coarse.state())
+        if self._penalty is not None:
+            arrays["list_penalty"] = self._penalty
         if self.centroids is not None:
             arrays["centroids"] = self.centroids
         if self.metric == "l2":
             arrays["l2_term"] = self._row_term.data
         return ({"nlist": self.nlist, "by_residual": self.by_residual, "nprobe": self.nprobe,
                  "rescore": self.rescore, "soar": self.soar,
+                 "coarse": self._coarse.kind if self._coarse is not None else self.coarse,
+                 "balanced": self.balanced,
                  "rerank": self.rerank, "store": self.store, "niter": self.niter,
                  "seed": self.seed, "threads": self.threads, "quantizer": qp}, arrays)
 
@@ -496,11 +540,20 @@ class IVFIndex(CodedIndex):
         obj = cls(params["dim"], params["nlist"], q, params["metric"],
                   by_residual=params["by_residual"], nprobe=params["nprobe"],
                   rescore=params.get("rescore"), soar=params.get("soar", 0.0),
+                  coarse=params.get("coarse", "flat"), balanced=params.get("balanced", False),
                   rerank=params["rerank"], store=params["store"], niter=params["niter"],
                   seed=params["seed"], threads=params.get("threads", 0))
         if "centroids" in arrays:
             c = file_array(arrays, "centroids", np.float32, (obj.nlist, obj.dim))
             obj.centroids = np.ascontiguousarray(file_finite(c, "centroids"))
+            obj._coarse = coarse_for(obj.coarse, obj.nlist)
+            obj._coarse.load(arrays, obj.centroids)
+            if obj.balanced:
+                pen = file_finite(file_array(arrays, "list_penalty", np.float32, (obj.nlist,)),
+                                  "list_penalty")
+                if (pen < 0).any():
+                    raise FormatError("array 'list_penalty' must hold penalties >= 0")
+                obj._penalty = np.ascontiguousarray(pen)
         cs, width = obj.quantizer.code_size, obj._codes.row_shape[0]
         masks = np.full(width, 0xFF if obj._paired else min(obj.quantizer.ksub - 1, 0xFF), np.uint8)
         if obj._paired and cs % 2:

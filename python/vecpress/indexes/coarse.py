@@ -1,0 +1,202 @@
+"""Coarse quantizers of an inverted file: the centroids, which list a vector joins, and
+which lists a query probes. Two siblings share one protocol:
+
+- :class:`FlatCoarse` scores every centroid per query (one GEMM and a deep top-k):
+  the cheapest while nlist is a few thousand.
+- :class:`TwoLevelCoarse` groups the centroids under about sqrt(nlist) top-level
+  centroids, trained hierarchically (k-means on the data, then k-means inside each
+  group), and scores only the centroids of the groups nearest the query: flat k-means
+  and a flat scan of 65,536 centroids per query and per added vector cost too much.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _core
+from .._validate import file_array, file_finite
+from ..errors import FormatError
+
+COARSE_KINDS = ("auto", "flat", "two-level")
+# "auto" groups the centroids from this nlist on (measured, see TwoLevelCoarse)
+TWO_LEVEL_FROM = 16_384
+
+
+def coarse_for(kind: str, nlist: int) -> FlatCoarse | TwoLevelCoarse:
+    """The coarse quantizer of ``kind`` ("auto" picks by nlist), untrained."""
+    if kind == "two-level" or (kind == "auto" and nlist >= TWO_LEVEL_FROM):
+        return TwoLevelCoarse()
+    return FlatCoarse()
+
+
+class FlatCoarse:
+    """Every centroid scored per query."""
+
+    kind = "flat"
+
+    def train(self, x: np.ndarray, nlist: int, niter: int, seed: int, threads: int) -> np.ndarray:
+        """Centroids (nlist, dim) float32 of the sample x (n, dim) float32."""
+        centroids, _ = _core.kmeans_train(x, nlist, niter, seed, 256, False, threads)
+        return centroids
+
+    def nearest(self, centroids: np.ndarray, x: np.ndarray, k: int, threads: int) -> tuple:
+        """(squared L2 distances, list numbers) (n, k) of the k centroids nearest each row."""
+        if k == 1:
+            lists, dist = _core.kmeans_assign(x, centroids, threads)
+            return dist[:, None], lists[:, None]
+        return _core.flat_search(centroids, x, x.shape[1], _core.METRICS["l2"], k, threads)
+
+    def probes(self, be, centroids: np.ndarray, q: np.ndarray, metric: int, nprobe: int,
+               threads: int) -> tuple:
+        """(scores float32, lists int64) (nq, nprobe), best first."""
+        return be.flat_search(centroids, q, q.shape[1], metric, nprobe, threads)
+
+    def state(self) -> dict:
+        return {}
+
+    def load(self, arrays: dict, centroids: np.ndarray) -> None:
+        pass
+
+
+class TwoLevelCoarse:
+    """Centroids in groups under top-level centroids. A query scores the top level, takes
+    the groups whose top-level centroids score best until they hold ``_CANDIDATES_PER_PROBE``
+    times nprobe centroids, and ranks those exactly; a vector joins the nearest of the
+    centroids in its ``_ASSIGN_GROUPS`` nearest groups. Both are approximate: a list whose
+    group ranks low is missed (measured in benchmarks/coarse_bench.py)."""
+
+    kind = "two-level"
+
+    def __init__(self) -> None:
+        self.top: np.ndarray | None = None        # (groups, dim) float32
+        self.offsets: np.ndarray | None = None    # (groups + 1,) int64: group g holds
+        # centroids [offsets[g], offsets[g + 1])
+
+    def train(self, x: np.ndarray, nlist: int, niter: int, seed: int, threads: int) -> np.ndarray:
+        """Top-level k-means (about sqrt(nlist) groups), then each group's rows clustered
+        into lists in proportion to its size: centroids (nlist, dim) float32, grouped."""
+        n = x.shape[0]
+        groups = max(1, min(round(math.sqrt(nlist)), n // 39))
+        self.top, _ = _core.kmeans_train(x, groups, niter, seed, 256, False, threads)
+        member, _ = _core.kmeans_assign(x, self.top, threads)
+        sizes = np.bincount(member, minlength=groups)
+        share = _apportion(sizes, nlist)
+        order = np.argsort(member, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        parts = []
+        for g in range(groups):
+            if share[g] == 0:
+                continue
+            rows = x[order[starts[g]:starts[g + 1]]]
+            c, _ = _core.kmeans_train(np.ascontiguousarray(rows), int(share[g]), niter,
+                                      seed + g + 1, 256, False, threads)
+            parts.append(c)
+        self.offsets = np.concatenate([[0], np.cumsum(share)]).astype(np.int64)
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+    def _candidates(self, be, q: np.ndarray, metric: int, wanted: int, threads: int) -> np.ndarray:
+        """Centroid numbers (nq, width) int64 of the best-scoring groups holding at least
+        ``wanted`` centroids per query (-1 pads)."""
+        groups = len(self.top)
+        sizes = np.diff(self.offsets)
+        take = min(groups, max(1, math.ceil(wanted * groups / self.offsets[-1])))
+        while take < groups and np.sort(sizes)[:take].sum() < wanted:
+            take += 1  # enough even when the smallest groups rank first
+        _, best = be.flat_search(self.top, q, q.shape[1], metric, take, threads)
+        widest = int(sizes.max())
+        table = np.full((groups, widest), -1, np.int64)
+        col = np.arange(widest)
+        table[...] = np.where(col[None, :] < sizes[:, None], self.offsets[:-1, None] + col, -1)
+        return table[np.maximum(best, 0)].reshape(len(q), -1)
+
+    def nearest(self, centroids: np.ndarray, x: np.ndarray, k: int, threads: int) -> tuple:
+        from ..backends.cpu import CPU
+
+        cand = self._candidates(CPU, x, _core.METRICS["l2"],
+                                max(k, _ASSIGN_GROUPS * self.offsets[-1] // len(self.top)),
+                                threads)
+        return _core.rerank_exact(centroids, x, x.shape[1], _core.METRICS["l2"], cand, k,
+                                  threads)
+
+    def probes(self, be, centroids: np.ndarray, q: np.ndarray, metric: int, nprobe: int,
+               threads: int) -> tuple:
+        cand = self._candidates(be, q, metric, _CANDIDATES_PER_PROBE * nprobe, threads)
+        return be.rerank_exact(centroids, q, q.shape[1], metric, cand, nprobe, threads)
+
+    def state(self) -> dict:
+        return {"coarse_top": self.top, "coarse_offsets": self.offsets}
+
+    def load(self, arrays: dict, centroids: np.ndarray) -> None:
+        """Adopt a saved top level; FormatError unless it groups every centroid."""
+        offsets = file_array(arrays, "coarse_offsets", np.int64, (None,))
+        groups = len(offsets) - 1
+        if groups < 1 or offsets[0] != 0 or offsets[-1] != len(centroids) or (
+                np.diff(offsets) < 0).any():
+            raise FormatError("array 'coarse_offsets' must rise from 0 to nlist")
+        top = file_array(arrays, "coarse_top", np.float32, (groups, centroids.shape[1]))
+        self.top = np.ascontiguousarray(file_finite(top, "coarse_top"))
+        self.offsets = np.ascontiguousarray(offsets)
+
+
+# A query's candidate centroids: this many times nprobe (measured: coarse recall of the
+# exact top-nprobe lists, benchmarks/coarse_bench.py); a vector's: this many groups.
+_CANDIDATES_PER_PROBE = 4
+_ASSIGN_GROUPS = 4
+
+
+def _apportion(sizes: np.ndarray, total: int) -> np.ndarray:
+    """Integers proportional to sizes summing to total, each at most its size (largest
+    remainder; a group never gets more lists than rows)."""
+    exact = sizes * (total / sizes.sum())
+    share = np.minimum(np.floor(exact).astype(np.int64), sizes)
+    short = total - int(share.sum())
+    order = np.argsort(-(exact - share), kind="stable")
+    while short > 0:  # ends: total <= sizes.sum(), so some group has room
+        for g in order:
+            if short and share[g] < sizes[g]:
+                share[g] += 1
+                short -= 1
+    return share
+
+
+def balanced_centroids(coarse: FlatCoarse | TwoLevelCoarse, centroids: np.ndarray, x: np.ndarray,
+                  threads: int, rounds: int = 3, steps: int = 40) -> tuple:
+    """Balanced assignment: (centroids, penalty) with penalty (nlist,) float32 >= 0 added to
+    a list's squared distance when a vector picks among its ``BALANCE_CANDIDATES`` nearest
+    centroids, so that crowded lists turn vectors away to their next-nearest one.
+
+    Each round takes every sample row's nearest centroids, raises the penalty of lists
+    holding more than n / nlist rows and lowers it for the others (subgradient steps on the
+    size constraints' dual, in units of the median gap between a row's nearest and second-
+    nearest centroid), then moves each centroid to the mean of the rows it holds."""
+    n, nlist, dim = x.shape[0], centroids.shape[0], x.shape[1]
+    target = n / nlist
+    penalty = np.zeros(nlist, np.float32)
+    centroids = centroids.copy()
+    t = min(BALANCE_CANDIDATES, nlist)
+    if t < 2:
+        return centroids, penalty
+    rows = np.arange(n)
+    for _ in range(rounds):
+        d, near = coarse.nearest(centroids, x, t, threads)
+        gap = float(np.median(d[:, 1] - d[:, 0])) or 1e-6
+        for s in range(steps):
+            choice = near[rows, np.argmin(d + penalty[np.maximum(near, 0)], axis=1)]
+            sizes = np.bincount(choice, minlength=nlist)
+            step = gap / (1 + s) ** 0.5
+            penalty = np.maximum(0.0, penalty + step * (sizes / target - 1)).astype(np.float32)
+        order = np.argsort(choice, kind="stable")
+        sums = np.zeros((nlist, dim), np.float64)
+        for s in range(0, n, 65_536):  # row chunks: bounded temporaries
+            part = order[s:s + 65_536]
+            lab = choice[part]  # sorted
+            first = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+            sums[lab[first]] += np.add.reduceat(x[part], first, axis=0)
+        held = sizes > 0
+        centroids[held] = (sums[held] / sizes[held, None]).astype(np.float32)
+    return np.ascontiguousarray(centroids), penalty
+
+
+# balanced assignment: a vector chooses among this many nearest centroids
+BALANCE_CANDIDATES = 8
