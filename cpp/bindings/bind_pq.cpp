@@ -59,6 +59,8 @@ void check_codes_range(const Matrix<uint8_t>& C, int64_t ksub) {
 }  // namespace
 
 void bind_pq(py::module_& m) {
+  m.def("fastscan_block_bytes", &fastscan_block_bytes, py::arg("M"),
+        "Bytes of one packed 32-vector fast-scan block of M 4-bit codes.");
   m.def("pq_train",
         [](py::array x, int64_t M, int nbits, int niter, uint64_t seed,
            int64_t max_points_per_centroid, bool kmeanspp, int nthreads) {

@@ -5,8 +5,18 @@ which lists a query probes. Two siblings share one protocol:
   the cheapest while nlist is a few thousand.
 - :class:`TwoLevelCoarse` groups the centroids under about sqrt(nlist) top-level
   centroids, trained hierarchically (k-means on the data, then k-means inside each
-  group), and scores only the centroids of the groups nearest the query: flat k-means
-  and a flat scan of 65,536 centroids per query and per added vector cost too much.
+  group), and assigns a vector among the centroids of its nearest groups: flat k-means
+  over tens of thousands of lists, and a flat scan of them per added vector, cost too
+  much (1M vectors, nlist 65,536: 8 s to train, 153 s to assign; flat k-means would take
+  on the order of an hour here).
+
+Queries probe exactly (every centroid scored) with both. Probing only the best groups'
+centroids was measured and lost: at nlist 16,384, nprobe 256 (1M scale set), ranking
+4 / 8 / 16 / 32 candidates per probe found 0.80 / 0.88 / 0.95 / 0.99 of the exact lists
+at 0.8x / 1.3x / 2.4x / 3.8x the flat scan's time per query (batch 1000), and a PCA-prefix
+first pass fared no better: scoring centroids is one GEMM, and gathering candidates to
+rescore them cost more than it saved (benchmarks/coarse_bench.py, the closing note of
+issue 11).
 """
 from __future__ import annotations
 
@@ -59,12 +69,11 @@ class FlatCoarse:
         pass
 
 
-class TwoLevelCoarse:
-    """Centroids in groups under top-level centroids. A query scores the top level, takes
-    the groups whose top-level centroids score best until they hold ``_CANDIDATES_PER_PROBE``
-    times nprobe centroids, and ranks those exactly; a vector joins the nearest of the
-    centroids in its ``_ASSIGN_GROUPS`` nearest groups. Both are approximate: a list whose
-    group ranks low is missed (measured in benchmarks/coarse_bench.py)."""
+class TwoLevelCoarse(FlatCoarse):
+    """Centroids in groups under top-level centroids. A vector joins the nearest of the
+    centroids in its ``_ASSIGN_GROUPS`` nearest groups (approximate: the exact nearest when
+    it lies in those groups, measured in benchmarks/coarse_bench.py); queries probe as
+    :class:`FlatCoarse` does."""
 
     kind = "two-level"
 
@@ -95,7 +104,7 @@ class TwoLevelCoarse:
         self.offsets = np.concatenate([[0], np.cumsum(share)]).astype(np.int64)
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
-    def _candidates(self, be, q: np.ndarray, metric: int, wanted: int, threads: int) -> np.ndarray:
+    def _candidates(self, q: np.ndarray, metric: int, wanted: int, threads: int) -> np.ndarray:
         """Centroid numbers (nq, width) int64 of the best-scoring groups holding at least
         ``wanted`` centroids per query (-1 pads)."""
         groups = len(self.top)
@@ -103,7 +112,7 @@ class TwoLevelCoarse:
         take = min(groups, max(1, math.ceil(wanted * groups / self.offsets[-1])))
         while take < groups and np.sort(sizes)[:take].sum() < wanted:
             take += 1  # enough even when the smallest groups rank first
-        _, best = be.flat_search(self.top, q, q.shape[1], metric, take, threads)
+        _, best = _core.flat_search(self.top, q, q.shape[1], metric, take, threads)
         widest = int(sizes.max())
         table = np.full((groups, widest), -1, np.int64)
         col = np.arange(widest)
@@ -111,18 +120,10 @@ class TwoLevelCoarse:
         return table[np.maximum(best, 0)].reshape(len(q), -1)
 
     def nearest(self, centroids: np.ndarray, x: np.ndarray, k: int, threads: int) -> tuple:
-        from ..backends.cpu import CPU
-
-        cand = self._candidates(CPU, x, _core.METRICS["l2"],
-                                max(k, _ASSIGN_GROUPS * self.offsets[-1] // len(self.top)),
+        l2 = _core.METRICS["l2"]
+        cand = self._candidates(x, l2, max(k, _ASSIGN_GROUPS * self.offsets[-1] // len(self.top)),
                                 threads)
-        return _core.rerank_exact(centroids, x, x.shape[1], _core.METRICS["l2"], cand, k,
-                                  threads)
-
-    def probes(self, be, centroids: np.ndarray, q: np.ndarray, metric: int, nprobe: int,
-               threads: int) -> tuple:
-        cand = self._candidates(be, q, metric, _CANDIDATES_PER_PROBE * nprobe, threads)
-        return be.rerank_exact(centroids, q, q.shape[1], metric, cand, nprobe, threads)
+        return _core.rerank_exact(centroids, x, x.shape[1], l2, cand, k, threads)
 
     def state(self) -> dict:
         return {"coarse_top": self.top, "coarse_offsets": self.offsets}
@@ -139,9 +140,7 @@ class TwoLevelCoarse:
         self.offsets = np.ascontiguousarray(offsets)
 
 
-# A query's candidate centroids: this many times nprobe (measured: coarse recall of the
-# exact top-nprobe lists, benchmarks/coarse_bench.py); a vector's: this many groups.
-_CANDIDATES_PER_PROBE = 4
+# a vector's candidate lists: the centroids of this many nearest groups
 _ASSIGN_GROUPS = 4
 
 

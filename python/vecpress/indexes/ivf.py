@@ -38,6 +38,8 @@ _ADD_CHUNK = 65_536  # rows encoded per step of add() (progress bar, bounded tem
 _DELTA_MIN, _DELTA_FRACTION = 4096, 16
 # soar: the second list is chosen among a row's nearest centroids, in chunks of rows
 _SPILL_CANDIDATES, _SPILL_CHUNK = 16, 2048
+# soar: candidates kept per candidate wanted (repeats included)
+_SOAR_CANDIDATES = 2.0
 
 
 def default_nlist(n_train: int) -> int:
@@ -87,12 +89,13 @@ class IVFIndex(CodedIndex):
         (``by_residual=False``: PQ, binary). 1.0 is the paper's usual setting.
     store : "float32", "float16" or "int8": how the vectors for reranking are kept
         (only with rerank > 0). ``vecpress.load(path, mmap=True)`` leaves it on disk.
-    coarse : "auto" | "flat" | "two-level": how a query finds its lists. "flat" scores
-        every centroid (one GEMM and a top-nprobe selection per batch); "two-level"
-        groups the centroids under about sqrt(nlist) top-level ones, trained
-        hierarchically, and scores only the best groups' centroids (about 4 * nprobe
-        per query), which also makes training and adding at nlist = 65,536 affordable.
-        "auto": two-level from nlist 16,384 on (measured: benchmarks/coarse_bench.py).
+    coarse : "auto" | "flat" | "two-level": how the centroids are trained and a vector
+        finds its list. "flat": k-means and an exact nearest centroid; "two-level":
+        hierarchical k-means (about sqrt(nlist) groups, then lists inside each group) and
+        the nearest centroid among its 4 nearest groups' centroids, which makes training
+        and adding at nlist = 65,536 affordable (1M vectors: 8 s and 153 s). Queries score
+        every centroid either way (one GEMM; approximate probing was measured and lost,
+        see vecpress.indexes.coarse). "auto": two-level from nlist 16,384 on.
     balanced : lists of about equal size. After k-means, a vector picks among its 8
         nearest centroids the one with the least squared distance plus that list's
         penalty, penalties learned on the training sample so each list holds about
@@ -408,8 +411,8 @@ class IVFIndex(CodedIndex):
             cs, probes = self._filtered_probes(q, coarse_metric, params, n_candidates)
         tables, bias, largest = self._scan_tables(q, cs, l2)
         wanted = n_candidates
-        if self.soar:  # a row found in both its lists comes back twice: room for both
-            n_candidates = 2 * wanted
+        if self.soar:  # a row found in both its lists comes back twice: room for repeats
+            n_candidates = math.ceil(_SOAR_CANDIDATES * wanted)
         rescore = fastscan_rescore(self.rescore, params, n_candidates)
         parts = []
         if self._rabitq:  # one rotated query for every list: the codes carry the centring
@@ -527,6 +530,7 @@ class IVFIndex(CodedIndex):
             arrays["centroids"] = self.centroids
         if self.metric == "l2":
             arrays["l2_term"] = self._row_term.data
+        arrays.update(self._layout_state())
         return ({"nlist": self.nlist, "by_residual": self.by_residual, "nprobe": self.nprobe,
                  "rescore": self.rescore, "soar": self.soar,
                  "coarse": self._coarse.kind if self._coarse is not None else self.coarse,
@@ -576,7 +580,52 @@ class IVFIndex(CodedIndex):
         if obj.metric == "l2":
             term = file_finite(file_array(arrays, "l2_term", np.float32, (n,)), "l2_term")
             obj._row_term = GrowableArray.from_array(term)
+        if "layout_rows" in arrays:
+            obj._layout, obj._built = obj._layout_from(arrays, n), n
         return obj  # load() restores the store
+
+    def _layout_state(self) -> dict:
+        """The scan's layout of every row, saved so that opening the file does not regroup
+        the lists (seconds at a million vectors), and with load(mmap=True) the grouped
+        codes stay in the file's pages, read as the scan touches them."""
+        n = len(self._codes)
+        if not n or self.centroids is None:
+            return {}
+        with self._build_lock:
+            if self._layout is not None and self._built == n:
+                lay = self._layout
+            else:
+                lay = self._grouped(np.arange(n))
+        codes, rows, offsets, term = lay
+        out = {"layout_codes": codes, "layout_rows": rows, "layout_offsets": offsets}
+        if term is not None:
+            out["layout_term"] = term
+        return out
+
+    def _layout_from(self, arrays: dict, n: int) -> tuple:
+        """A saved layout, checked against the index; FormatError if it does not fit."""
+        offsets = file_array(arrays, "layout_offsets", np.int64, (self.nlist + 1,))
+        if offsets[0] != 0 or (np.diff(offsets) < 0).any():
+            raise FormatError("array 'layout_offsets' must rise from 0")
+        blocks = self._fastscan or self._rabitq
+        slots = int(offsets[-1]) * (32 if blocks else 1)
+        rows = file_array(arrays, "layout_rows", np.int64, (slots,))
+        if rows.size and (rows.min() < -1 or rows.max() >= n):
+            raise FormatError("array 'layout_rows' must hold row numbers below n, or -1")
+        term = None
+        if self._rabitq:
+            codes = file_array(arrays, "layout_codes", np.uint8,
+                               (int(offsets[-1]), _core.rabitq_fs_block_bytes(self.quantizer.D)))
+        elif self._fastscan:
+            codes = file_array(arrays, "layout_codes", np.uint8,
+                               (int(offsets[-1]) * _core.fastscan_block_bytes(self.quantizer.M),))
+        else:
+            codes = file_array(arrays, "layout_codes", np.uint8,
+                               (slots, self._codes.row_shape[0]))
+            if self.metric == "l2":
+                term = file_finite(file_array(arrays, "layout_term", np.float32, (slots,)),
+                                   "layout_term")
+        return (codes, rows, offsets, term)
 
 
 def _drop_repeats(scores: np.ndarray, rows: np.ndarray, largest: bool) -> tuple:
