@@ -233,7 +233,8 @@ class VpRQ(_VpCoded):
 
 class VpIVF(VecpressAdapter):
     """vecpress.IVFIndex. params: nlist, codec ("pq" default, "rq", "binary", "rabitq"), M, nbits,
-    beam (rq), rerank, store ("float32"/"float16"/"int8"), rescore, mmap (true: save and
+    beam (rq), rerank, store ("float32"/"float16"/"int8"), rescore, soar, balanced, coarse,
+    prefix (the funnel: the codec codes that many rotated dims), mmap (true: save and
     reopen with load(mmap=True) so the rerank store stays on disk). search settings:
     nprobe, rerank. bytes_per_vector counts RAM only (codes, lists, ids, an in-RAM store)."""
 
@@ -243,11 +244,11 @@ class VpIVF(VecpressAdapter):
         self.mmap = bool(p.pop("mmap", False))
         codec, M, nbits = p.pop("codec", "pq"), p.pop("M", self.dim // 8), p.pop("nbits", 8)
         beam = p.pop("beam", 4)
-        q = {"pq": lambda: vp.ProductQuantizer(self.dim, M, nbits, threads=self.threads),
-             "rq": lambda: vp.ResidualQuantizer(self.dim, M, nbits, beam=beam,
-                                                threads=self.threads),
-             "binary": lambda: vp.BinaryQuantizer(self.dim, threads=self.threads),
-             "rabitq": lambda: vp.RaBitQuantizer(self.dim, threads=self.threads)}[codec]()
+        d = p.get("prefix") or self.dim  # the funnel codes the rotated prefix
+        q = {"pq": lambda: vp.ProductQuantizer(d, M, nbits, threads=self.threads),
+             "rq": lambda: vp.ResidualQuantizer(d, M, nbits, beam=beam, threads=self.threads),
+             "binary": lambda: vp.BinaryQuantizer(d, threads=self.threads),
+             "rabitq": lambda: vp.RaBitQuantizer(d, threads=self.threads)}[codec]()
         return vp.IVFIndex(self.dim, quantizer=q, metric=self.metric, threads=self.threads, **p)
 
     def add(self, x):

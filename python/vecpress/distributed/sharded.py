@@ -92,7 +92,7 @@ def coarse_probes(index: IVFIndex, queries: Any, nprobe: int, threads: int | Non
     Returns int64 (nq, min(nprobe, nlist)) list numbers, best centroid first: the lists
     ``index.search(queries, k, nprobe=nprobe)`` scans (without a filter).
     """
-    q = check_magnitude(index.transform(queries), "queries")
+    q = index._coded(check_magnitude(index.transform(queries), "queries"))
     nprobe = min(check_int(nprobe, "nprobe", 1), index.nlist)
     metric = _core.METRICS["l2" if index.metric == "l2" else "ip"]
     t = index.threads if threads is None else check_threads(threads)
@@ -104,7 +104,7 @@ def assign_lists(index: IVFIndex, vectors: Any, threads: int | None = None) -> n
     """The inverted list (int32 (n,)) ``index.add`` puts each vector (n, dim) in."""
     x = check_magnitude(index.transform(vectors))
     t = index.threads if threads is None else check_threads(threads)
-    lists = index._assign(x, t)
+    lists = index._assign(index._coded(x), t)
     return lists.astype(np.int32)
 
 

@@ -18,6 +18,7 @@ from ..quantizers.binary import BinaryQuantizer
 from ..quantizers.nibbles import pack_nibbles, pair_tables, unpack_nibbles
 from ..quantizers.pq import ProductQuantizer
 from ..quantizers.rabitq import RaBitQuantizer
+from ..quantizers.rotations import PCARotation
 from ..quantizers.rq import ResidualQuantizer
 from ..quantizers.state import quantizer_from_state, quantizer_state
 from ..stores import STORES
@@ -84,9 +85,11 @@ class IVFIndex(CodedIndex):
         nearly orthogonal to r, so a query that misses the first list tends to find the
         vector in the second. Fewer lists reach the same recall: measured on the 1M
         scale set (IVF4096, top-10 in the probed lists 0.96), 78k vectors scanned per
-        query against 108k without, and 161 lists probed against 441. Costs a second
-        copy of the codes in the scan's layout; codecs that encode x itself only
-        (``by_residual=False``: PQ, binary). 1.0 is the paper's usual setting.
+        query against 108k without, and 161 lists probed against 441; it pays at a
+        million vectors (benchmarks/results/scale-1m-soar), not at 117k (wordnet-minilm:
+        slower at equal recall, since a row found twice doubles the candidates the scan
+        keeps). Costs a second copy of the codes in the scan's layout; codecs that encode
+        x itself only (``by_residual=False``: PQ, binary). 1.0 is the paper's setting.
     store : "float32", "float16" or "int8": how the vectors for reranking are kept
         (only with rerank > 0). ``vecpress.load(path, mmap=True)`` leaves it on disk.
     coarse : "auto" | "flat" | "two-level": how the centroids are trained and a vector
@@ -101,8 +104,15 @@ class IVFIndex(CodedIndex):
         penalty, penalties learned on the training sample so each list holds about
         n / nlist of it (the centroids then move to their rows' means). Even lists bound
         the cost of probing a dense region (latency tails) and balance shards; a vector
-        outside its nearest list is found less often: measured on wordnet-minilm in
-        benchmarks/results/ivf-balanced.
+        outside its nearest list is found less often. Measured on wordnet-minilm (IVF256,
+        benchmarks/results/wordnet-minilm-ivf-r7): sum of squared list sizes 1.10x its
+        floor -> 1.01x; recall at nprobe 102 unchanged (0.955); QPS within run noise.
+    prefix : the Matryoshka funnel. Vectors and queries are rotated onto their principal
+        axes (PCA, learned in train); the lists, centroids and codes use the first
+        ``prefix`` rotated dimensions only, and the rerank store holds the whole rotated
+        vectors, so candidates are rescored at full dimension (the rotation keeps inner
+        products and distances). The quantizer's dim must be ``prefix``. Default: none
+        (every dimension, no rotation).
     niter, seed : coarse k-means settings.
     threads : int, optional (0/None = all cores).
 
@@ -114,18 +124,25 @@ class IVFIndex(CodedIndex):
                  metric: str = "ip", *, by_residual: bool | None = None,
                  nprobe: int | None = None, rerank: int = 0, rescore: int | None = None,
                  store: str = "float32", soar: float = 0.0, coarse: str = "auto",
-                 balanced: bool = False,
+                 balanced: bool = False, prefix: int | None = None,
                  niter: int = 10, seed: int = 1234, threads: int | None = None) -> None:
         super().__init__(dim, metric, threads, rerank)
         self.nlist = None if nlist is None else check_int(nlist, "nlist", 1, 1 << 22)
+        self.prefix = None if prefix is None else check_int(prefix, "prefix", 1, self.dim)
+        self._code_dim = self.prefix or self.dim  # what lists, centroids and codes see
+        if self.prefix is not None:
+            self._rotation = PCARotation()
         if quantizer is None:
-            m = next(m for m in (self.dim // 8, 8, 4, 2, 1) if m and self.dim % m == 0)
-            quantizer = ProductQuantizer(self.dim, m, 8, threads=self.threads)
+            d = self._code_dim
+            m = next(m for m in (d // 8, 8, 4, 2, 1) if m and d % m == 0)
+            quantizer = ProductQuantizer(d, m, 8, threads=self.threads)
         if not isinstance(quantizer, Quantizer):
             raise ParameterError("quantizer must be a vecpress quantizer (ProductQuantizer, "
                                  f"ResidualQuantizer, BinaryQuantizer, ...), got {quantizer!r}")
-        if quantizer.dim != self.dim:
-            raise ParameterError(f"the quantizer has dim {quantizer.dim}, the index {self.dim}")
+        if quantizer.dim != self._code_dim:
+            what = f"prefix {self.prefix}" if self.prefix else f"dim {self.dim}"
+            raise ParameterError(f"the quantizer has dim {quantizer.dim}; it codes the index's "
+                                 f"{what}")
         self.quantizer = quantizer
         self._rabitq = isinstance(quantizer, RaBitQuantizer)
         if self._rabitq and quantizer.ex_bits:
@@ -182,8 +199,7 @@ class IVFIndex(CodedIndex):
         self._build_lock = threading.Lock()
 
     # ---- training -------------------------------------------------------------
-    @property
-    def is_trained(self) -> bool:
+    def _trained_lists(self) -> bool:
         return self.centroids is not None and self.quantizer.is_trained and (
             self.store != "int8" or self._store is None or self._store.lo is not None)
 
@@ -194,6 +210,9 @@ class IVFIndex(CodedIndex):
         index: when it holds vectors this raises :class:`vecpress.IndexNotEmptyError`."""
         refuse_retraining(self)
         x = self._training_sample(vectors)
+        if self.prefix is not None:  # rotated as the stored vectors and queries will be
+            x = self._rotation.fit(x).apply(x)
+        full, x = x, self._coded(x)
         nlist = self.nlist or default_nlist(x.shape[0])
         if x.shape[0] < nlist:
             raise ParameterError(f"training needs at least nlist = {nlist} vectors, got "
@@ -206,12 +225,22 @@ class IVFIndex(CodedIndex):
         self.nlist = nlist
         lists = self._assign(x)
         if self._rabitq:  # the lists centre the codes: the quantizer's own centroid is 0
-            self.quantizer.set_centroid(np.zeros(self.dim, np.float32))
+            self.quantizer.set_centroid(np.zeros(self._code_dim, np.float32))
         else:
             self.quantizer.train(self._residuals(x, lists))
         if self._store is not None and self.store == "int8":
-            self._store.train(x)
+            self._store.train(full)
         return self
+
+    @property
+    def is_trained(self) -> bool:
+        return self._trained_lists() and (self._rotation is None or self._rotation.matrix
+                                          is not None)
+
+    def _coded(self, x: np.ndarray) -> np.ndarray:
+        """The dimensions of prepared rows x (n, dim) the lists and codes use: the first
+        ``prefix`` rotated ones with the funnel, else x itself."""
+        return x if self.prefix is None else np.ascontiguousarray(x[:, :self.prefix])
 
     # ---- adding ---------------------------------------------------------------
     def _encode_rows(self, x: np.ndarray) -> tuple:
@@ -238,7 +267,8 @@ class IVFIndex(CodedIndex):
 
     def _encode_chunk(self, x: np.ndarray) -> tuple:
         """(codes in the stored byte layout, list numbers int32, soar's second lists int32,
-        L2 term float32) of rows x."""
+        L2 term float32) of rows x (prepared: rotated with the funnel)."""
+        x = self._coded(x)
         lists = self._assign(x)
         spill = self._spill_lists(x, lists) if self.soar else np.zeros(0, np.int32)
         r = self._residuals(x, lists)
@@ -402,6 +432,7 @@ class IVFIndex(CodedIndex):
 
     def _scan(self, q, n_candidates: int, params: SearchParams):
         be, t = self._backend, params.threads
+        q = self._coded(q)  # the rerank that follows scores the whole query
         l2 = self.metric == "l2"
         coarse_metric = _core.METRICS["l2" if l2 else "ip"]
         if params.filter is None:
@@ -474,7 +505,7 @@ class IVFIndex(CodedIndex):
         n_live = int(live.sum())
         # every live list ranked: one GEMM and a sort (a top-n_live heap costs more). CPU
         # only: Index.search refuses a filter on a GPU backend.
-        scores = _core.pairwise_scores(self.centroids, q, self.dim, coarse_metric,
+        scores = _core.pairwise_scores(self.centroids, q, q.shape[1], coarse_metric,
                                        params.threads)
         larger = coarse_metric == _core.METRICS["ip"]
         scores[:, ~live] = -np.inf if larger else np.inf
@@ -528,13 +559,15 @@ class IVFIndex(CodedIndex):
             arrays["list_penalty"] = self._penalty
         if self.centroids is not None:
             arrays["centroids"] = self.centroids
+        if self._rotation is not None and self._rotation.matrix is not None:
+            arrays["rotation"], arrays["energy"] = self._rotation.matrix, self._rotation.energy
         if self.metric == "l2":
             arrays["l2_term"] = self._row_term.data
         arrays.update(self._layout_state())
         return ({"nlist": self.nlist, "by_residual": self.by_residual, "nprobe": self.nprobe,
                  "rescore": self.rescore, "soar": self.soar,
                  "coarse": self._coarse.kind if self._coarse is not None else self.coarse,
-                 "balanced": self.balanced,
+                 "balanced": self.balanced, "prefix": self.prefix,
                  "rerank": self.rerank, "store": self.store, "niter": self.niter,
                  "seed": self.seed, "threads": self.threads, "quantizer": qp}, arrays)
 
@@ -545,10 +578,13 @@ class IVFIndex(CodedIndex):
                   by_residual=params["by_residual"], nprobe=params["nprobe"],
                   rescore=params.get("rescore"), soar=params.get("soar", 0.0),
                   coarse=params.get("coarse", "flat"), balanced=params.get("balanced", False),
+                  prefix=params.get("prefix"),
                   rerank=params["rerank"], store=params["store"], niter=params["niter"],
                   seed=params["seed"], threads=params.get("threads", 0))
+        if obj.prefix is not None and "rotation" in arrays:
+            obj._rotation = PCARotation.from_file(arrays, obj.dim)
         if "centroids" in arrays:
-            c = file_array(arrays, "centroids", np.float32, (obj.nlist, obj.dim))
+            c = file_array(arrays, "centroids", np.float32, (obj.nlist, obj._code_dim))
             obj.centroids = np.ascontiguousarray(file_finite(c, "centroids"))
             obj._coarse = coarse_for(obj.coarse, obj.nlist)
             obj._coarse.load(arrays, obj.centroids)
