@@ -4,7 +4,21 @@ import numpy as np
 import pytest
 
 import vecpress as vp
+from vecpress.io import read_arrays, write_arrays
 from vecpress.metrics import recall_at_k
+
+
+def saved_arrays(path):
+    """(kind, params, writable copies of the arrays) of the index file at path."""
+    kind, params, arrays = read_arrays(path)
+    return kind, params, {k: np.array(v) for k, v in arrays.items()}
+
+
+def assert_refused(path, kind, params, arrays, match=None):
+    """A file with these (checksummed, crafted) arrays is refused with a FormatError."""
+    write_arrays(path, kind, params, arrays)
+    with pytest.raises(vp.FormatError, match=match):
+        vp.load(path)
 
 
 def codecs(dim):
@@ -330,27 +344,36 @@ def test_rabitq_lists_recall_on_real_sample(sample):
     assert recall_at_k(bare, gt, 10) >= 0.6  # 1 bit per dimension, estimates alone
 
 
-def test_rabitq_lists_add_remove_save_load_filter(data, tmp_path):
-    x, q = data
-    ivf = vp.IVFIndex(64, 8, vp.RaBitQuantizer(64), "l2", rerank=20)
+def written_then_reloaded(make, x, q, nprobe, path):
+    """An index from make() after writes between searches (add, search, add, remove every
+    7th), checked against a fresh index of the surviving rows and against its reloaded
+    copies (mmap and not): (index, ids of a search at nprobe)."""
+    ivf = make()
     ivf.train(x)
     ivf.add(x[:2000])
-    ivf.search(q, 5, nprobe=4)  # group the lists, then write
+    ivf.search(q, 5, nprobe=nprobe)  # group the lists, then write (a delta layout)
     ivf.add(x[2000:])
     removed = np.arange(0, 3000, 7)
     ivf.remove(removed)
-    s, i = ivf.search(q, 10, nprobe=4)
-    assert not np.isin(i, removed).any()
-    fresh = vp.IVFIndex(64, 8, vp.RaBitQuantizer(64), "l2", rerank=20)
+    _, i = ivf.search(q, 10, nprobe=nprobe)
+    assert not np.isin(i, removed).any() and all(len(set(r[r >= 0])) == (r >= 0).sum() for r in i)
+    fresh = make()
     fresh.train(x)
     keep = np.setdiff1d(np.arange(3000), removed)
     fresh.add(x[keep], ids=keep)
-    np.testing.assert_array_equal(fresh.search(q, 10, nprobe=4)[1], i)
-    ivf.save(tmp_path / "r.vp")
+    np.testing.assert_array_equal(fresh.search(q, 10, nprobe=nprobe)[1], i)
+    ivf.save(path)
     for mmap in (False, True):
-        back = vp.load(tmp_path / "r.vp", mmap=mmap)
-        assert isinstance(back.quantizer, vp.RaBitQuantizer)
-        np.testing.assert_array_equal(back.search(q, 10, nprobe=4)[1], i)
+        back = vp.load(path, mmap=mmap)
+        assert type(back.quantizer) is type(ivf.quantizer) and back.soar == ivf.soar
+        np.testing.assert_array_equal(back.search(q, 10, nprobe=nprobe)[1], i)
+    return ivf, i
+
+
+def test_rabitq_lists_add_remove_save_load_filter(data, tmp_path):
+    x, q = data
+    ivf, _ = written_then_reloaded(lambda: vp.IVFIndex(64, 8, vp.RaBitQuantizer(64), "l2",
+                                                       rerank=20), x, q, 4, tmp_path / "r.vp")
     allow = np.arange(1, 3000, 3)
     _, fi = ivf.search(q, 10, nprobe=8, filter=allow)
     assert np.isin(fi[fi >= 0], allow).all()
@@ -368,17 +391,13 @@ def test_rabitq_lists_bad_input(data, tmp_path):
     ivf.train(x)
     ivf.add(x[:200])
     ivf.save(tmp_path / "r.vp")
-    from vecpress.io import read_arrays, write_arrays
-
-    kind, params, arrays = read_arrays(tmp_path / "r.vp")
-    arrays = {k: np.array(v) for k, v in arrays.items()}
+    kind, params, arrays = saved_arrays(tmp_path / "r.vp")
     for at, value in ((4, np.nan), (4, -1.0), (12, np.inf)):  # f_mul NaN / < 0, f_err inf
         codes = arrays["codes"].copy()
         codes[3, 64 // 8 + at: 64 // 8 + at + 4] = np.frombuffer(np.float32(value).tobytes(),
                                                                 np.uint8)
-        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, "codes": codes})
-        with pytest.raises(vp.FormatError):  # checksums valid, factors nonsense
-            vp.load(tmp_path / "bad.vp")
+        # checksums valid, factors nonsense
+        assert_refused(tmp_path / "bad.vp", kind, params, {**arrays, "codes": codes})
 
 
 @pytest.mark.parametrize("codec", ["pq4", "rabitq"])
@@ -441,25 +460,10 @@ def test_soar_raises_recall_at_equal_nprobe(sample):
 @pytest.mark.parametrize("codec", ["pq8", "pq4"])
 def test_soar_add_remove_save_load_filter(data, codec, tmp_path):
     x, q = data
-    ivf = vp.IVFIndex(64, 8, codecs(64)[codec](), "ip", rerank=20, soar=1.0)
-    ivf.train(x)
-    ivf.add(x[:2000])
-    ivf.search(q, 5, nprobe=2)  # group the lists, then write (a delta layout)
-    ivf.add(x[2000:])
-    removed = np.arange(0, 3000, 7)
-    ivf.remove(removed)
-    s, i = ivf.search(q, 10, nprobe=2)
-    assert not np.isin(i, removed).any() and all(len(set(r)) == 10 for r in i)
-    fresh = vp.IVFIndex(64, 8, codecs(64)[codec](), "ip", rerank=20, soar=1.0)
-    fresh.train(x)
-    keep = np.setdiff1d(np.arange(3000), removed)
-    fresh.add(x[keep], ids=keep)
-    np.testing.assert_array_equal(fresh.search(q, 10, nprobe=2)[1], i)
-    ivf.save(tmp_path / "s.vp")
-    for mmap in (False, True):
-        back = vp.load(tmp_path / "s.vp", mmap=mmap)
-        assert back.soar == 1.0
-        np.testing.assert_array_equal(back.search(q, 10, nprobe=2)[1], i)
+    ivf, i = written_then_reloaded(lambda: vp.IVFIndex(64, 8, codecs(64)[codec](), "ip",
+                                                       rerank=20, soar=1.0), x, q, 2,
+                                   tmp_path / "s.vp")
+    assert (i >= 0).all()  # 10 distinct rows each: repeats are dropped
     allow = np.arange(1, 3000, 3)
     _, fi = ivf.search(q, 10, nprobe=1, filter=allow)
     assert np.isin(fi, allow).all() and all(len(set(r)) == 10 for r in fi)
@@ -482,20 +486,13 @@ def test_soar_bad_input(data, tmp_path):
     ivf.train(x)
     ivf.add(x[:200])
     ivf.save(tmp_path / "s.vp")
-    from vecpress.io import read_arrays, write_arrays
-
-    kind, params, arrays = read_arrays(tmp_path / "s.vp")
-    arrays = {k: np.array(v) for k, v in arrays.items()}
+    kind, params, arrays = saved_arrays(tmp_path / "s.vp")
     for value in (8, -2):
         spill = arrays["spill"].copy()
         spill[5] = value
-        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, "spill": spill})
-        with pytest.raises(vp.FormatError, match="spill"):  # checksums valid, lists nonsense
-            vp.load(tmp_path / "bad.vp")
-    write_arrays(tmp_path / "bad.vp", kind, params,
-                 {k: v for k, v in arrays.items() if k != "spill"})
-    with pytest.raises(vp.FormatError):
-        vp.load(tmp_path / "bad.vp")
+        assert_refused(tmp_path / "bad.vp", kind, params, {**arrays, "spill": spill}, "spill")
+    assert_refused(tmp_path / "bad.vp", kind, params,
+                   {k: v for k, v in arrays.items() if k != "spill"})
 
 
 def test_two_level_coarse_groups_every_centroid(data):
@@ -549,23 +546,16 @@ def test_two_level_coarse_bad_input(data, tmp_path):
     ivf.train(x)
     ivf.add(x[:300])
     ivf.save(tmp_path / "t.vp")
-    from vecpress.io import read_arrays, write_arrays
-
-    kind, params, arrays = read_arrays(tmp_path / "t.vp")
-    arrays = {k: np.array(v) for k, v in arrays.items()}
+    kind, params, arrays = saved_arrays(tmp_path / "t.vp")
     bad_offsets = arrays["coarse_offsets"].copy()
     bad_offsets[1], bad_offsets[2] = bad_offsets[2], bad_offsets[1]  # not rising
     top_nan = arrays["coarse_top"].copy()
     top_nan[0, 0] = np.nan
     for name, value in (("coarse_offsets", bad_offsets), ("coarse_offsets", bad_offsets[:-1]),
                         ("coarse_top", top_nan), ("coarse_top", arrays["coarse_top"][:-1])):
-        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, name: value})
-        with pytest.raises(vp.FormatError):  # checksums valid, coarse level nonsense
-            vp.load(tmp_path / "bad.vp")
-    write_arrays(tmp_path / "bad.vp", kind, params,
-                 {k: v for k, v in arrays.items() if k != "coarse_top"})
-    with pytest.raises(vp.FormatError):
-        vp.load(tmp_path / "bad.vp")
+        assert_refused(tmp_path / "bad.vp", kind, params, {**arrays, name: value})
+    assert_refused(tmp_path / "bad.vp", kind, params,
+                   {k: v for k, v in arrays.items() if k != "coarse_top"})
 
 
 @pytest.mark.parametrize("coarse", ["flat", "two-level"])
@@ -588,16 +578,11 @@ def test_balanced_lists_are_even_and_persist(sample, coarse, tmp_path):
     back = vp.load(tmp_path / "b.vp")
     np.testing.assert_array_equal(back._assign(x[:500]), ivf._assign(x[:500]))  # penalties kept
     np.testing.assert_array_equal(back.search(q, 10, nprobe=8)[1], ivf.search(q, 10, nprobe=8)[1])
-    from vecpress.io import read_arrays, write_arrays
-
-    kind, params, arrays = read_arrays(tmp_path / "b.vp")
-    arrays = {k: np.array(v) for k, v in arrays.items()}
+    kind, params, arrays = saved_arrays(tmp_path / "b.vp")
     for value in (-1.0, np.nan):
         pen = arrays["list_penalty"].copy()
         pen[3] = value
-        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, "list_penalty": pen})
-        with pytest.raises(vp.FormatError):
-            vp.load(tmp_path / "bad.vp")
+        assert_refused(tmp_path / "bad.vp", kind, params, {**arrays, "list_penalty": pen})
 
 
 @pytest.mark.parametrize("codec,metric", [("pq4", "ip"), ("pq8", "l2"), ("rabitq", "ip")])
@@ -620,19 +605,14 @@ def test_saved_layout_opens_without_regrouping(data, codec, metric, tmp_path):
         got = back.search(q, 10, nprobe=3)
         np.testing.assert_array_equal(got[1], want[1])
         np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
-    from vecpress.io import read_arrays, write_arrays
-
-    kind, params, arrays = read_arrays(tmp_path / "l.vp")
-    arrays = {k: np.array(v) for k, v in arrays.items()}
+    kind, params, arrays = saved_arrays(tmp_path / "l.vp")
     rows_bad = arrays["layout_rows"].copy()
     rows_bad[np.flatnonzero(rows_bad >= 0)[0]] = len(ivf)
     offs_bad = arrays["layout_offsets"].copy()
     offs_bad[1], offs_bad[2] = offs_bad[2], offs_bad[1]
     for name, value in (("layout_rows", rows_bad), ("layout_rows", arrays["layout_rows"][:-32]),
                         ("layout_offsets", offs_bad), ("layout_codes", arrays["layout_codes"][:-1])):
-        write_arrays(tmp_path / "bad.vp", kind, params, {**arrays, name: value})
-        with pytest.raises(vp.FormatError, match="layout"):
-            vp.load(tmp_path / "bad.vp")
+        assert_refused(tmp_path / "bad.vp", kind, params, {**arrays, name: value}, "layout")
     # files without a saved layout (older ones) regroup on first search
     write_arrays(tmp_path / "old.vp", kind, params,
                  {k: v for k, v in arrays.items() if not k.startswith("layout_")})
@@ -685,14 +665,9 @@ def test_matryoshka_funnel_bad_input(data, tmp_path):
     ivf.train(x)
     ivf.add(x[:300])
     ivf.save(tmp_path / "f.vp")
-    from vecpress.io import read_arrays, write_arrays
-
-    kind, params, arrays = read_arrays(tmp_path / "f.vp")
-    arrays = {k: np.array(v) for k, v in arrays.items()}
+    kind, params, arrays = saved_arrays(tmp_path / "f.vp")
     skew = arrays["rotation"].copy()
     skew[0, 0] += 0.5  # not orthogonal
     for bad in ({**arrays, "rotation": skew},
                 {k: v for k, v in arrays.items() if k != "rotation"}):
-        write_arrays(tmp_path / "bad.vp", kind, params, bad)
-        with pytest.raises(vp.FormatError):
-            vp.load(tmp_path / "bad.vp")
+        assert_refused(tmp_path / "bad.vp", kind, params, bad)

@@ -137,8 +137,7 @@ void flat_search(const float* x, int64_t n, int64_t x_stride, const float* q, in
                               nthreads, allow);
 }
 
-// H: TopK, or BufferedTopK for deep k (a two-level coarse quantizer ranks its candidate
-// centroids here, keeping hundreds).
+// H: TopK, or BufferedTopK for deep k (see rerank_select).
 template <class H, class Cmp = typename H::cmp>
 static void rerank_impl(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                         int64_t q_stride, int64_t d, Metric metric, const idx_t* cand,
@@ -175,28 +174,31 @@ static void rerank_impl(const float* x, int64_t n, int64_t x_stride, const float
   });
 }
 
+// Deep k (a two-level coarse quantizer's candidate centroids) buffers; else a heap.
+template <class Cmp>
+static void rerank_select(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
+                          int64_t q_stride, int64_t d, Metric metric, const idx_t* cand, int64_t nc,
+                          int k, float* out_scores, idx_t* out_ids, int nthreads) {
+  if (k >= detail::kBufferedFromK)
+    rerank_impl<detail::BufferedTopK<float, Cmp>>(x, n, x_stride, q, nq, q_stride, d, metric, cand,
+                                                  nc, k, out_scores, out_ids, nthreads);
+  else
+    rerank_impl<TopK<float, Cmp>>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k,
+                                  out_scores, out_ids, nthreads);
+}
+
 void rerank_exact(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                   int64_t q_stride, int64_t d, Metric metric, const idx_t* cand, int64_t nc,
                   int k, float* out_scores, idx_t* out_ids, int nthreads) {
   check_common(n, x_stride, nq, q_stride, d, k);
   VP_CHECK(nc >= 0, "negative candidate count");
   if (nq == 0 || k == 0) return;
-  const bool deep = k >= detail::kBufferedFromK;
-  if (metric_larger_is_better(metric)) {
-    if (deep)
-      rerank_impl<detail::BufferedTopK<float, Larger>>(x, n, x_stride, q, nq, q_stride, d, metric, cand,
-                                                       nc, k, out_scores, out_ids, nthreads);
-    else
-      rerank_impl<TopK<float, Larger>>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k,
-                                       out_scores, out_ids, nthreads);
-  } else {
-    if (deep)
-      rerank_impl<detail::BufferedTopK<float, Smaller>>(x, n, x_stride, q, nq, q_stride, d, metric, cand,
-                                                        nc, k, out_scores, out_ids, nthreads);
-    else
-      rerank_impl<TopK<float, Smaller>>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k,
-                                        out_scores, out_ids, nthreads);
-  }
+  if (metric_larger_is_better(metric))
+    rerank_select<Larger>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k, out_scores,
+                          out_ids, nthreads);
+  else
+    rerank_select<Smaller>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k, out_scores,
+                           out_ids, nthreads);
 }
 
 void pairwise_scores(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
