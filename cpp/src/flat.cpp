@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "blocked_topk.hpp"
@@ -105,12 +106,11 @@ void flat_search_impl(const float* x, int64_t n, int64_t x_stride, const float* 
       nq, n, kQueryBlock, 4 * kBaseBlock, k, out_scores, out_ids, nthreads,
       [&](int64_t q0, int64_t nqb, int64_t x0, int64_t x1, float* v, idx_t* id) {
         // deep k (an inverted file's probes) buffers its candidates (reservoir.hpp)
-        if (k >= detail::kBufferedFromK)
-          search_range<detail::BufferedTopK<float, Cmp>>(f, x, x0, x1, x_stride, q + q0 * q_stride,
-                                                         nqb, q_stride, d, metric, k, v, id, allow);
-        else
-          search_range<TopK<float, Cmp>>(f, x, x0, x1, x_stride, q + q0 * q_stride, nqb, q_stride,
-                                         d, metric, k, v, id, allow);
+        detail::with_selection<float, Cmp>(k, [&](auto* sel) {
+          using H = std::remove_pointer_t<decltype(sel)>;
+          search_range<H>(f, x, x0, x1, x_stride, q + q0 * q_stride, nqb, q_stride, d, metric, k,
+                          v, id, allow);
+        });
       });
 }
 
@@ -137,7 +137,7 @@ void flat_search(const float* x, int64_t n, int64_t x_stride, const float* q, in
                               nthreads, allow);
 }
 
-// H: TopK, or BufferedTopK for deep k (see rerank_select).
+// H: TopK, or BufferedTopK for deep k (detail::with_selection).
 template <class H, class Cmp = typename H::cmp>
 static void rerank_impl(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                         int64_t q_stride, int64_t d, Metric metric, const idx_t* cand,
@@ -174,31 +174,21 @@ static void rerank_impl(const float* x, int64_t n, int64_t x_stride, const float
   });
 }
 
-// Deep k (a two-level coarse quantizer's candidate centroids) buffers; else a heap.
-template <class Cmp>
-static void rerank_select(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
-                          int64_t q_stride, int64_t d, Metric metric, const idx_t* cand, int64_t nc,
-                          int k, float* out_scores, idx_t* out_ids, int nthreads) {
-  if (k >= detail::kBufferedFromK)
-    rerank_impl<detail::BufferedTopK<float, Cmp>>(x, n, x_stride, q, nq, q_stride, d, metric, cand,
-                                                  nc, k, out_scores, out_ids, nthreads);
-  else
-    rerank_impl<TopK<float, Cmp>>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k,
-                                  out_scores, out_ids, nthreads);
-}
-
 void rerank_exact(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,
                   int64_t q_stride, int64_t d, Metric metric, const idx_t* cand, int64_t nc,
                   int k, float* out_scores, idx_t* out_ids, int nthreads) {
   check_common(n, x_stride, nq, q_stride, d, k);
   VP_CHECK(nc >= 0, "negative candidate count");
   if (nq == 0 || k == 0) return;
+  auto run = [&](auto* sel) {
+    rerank_impl<std::remove_pointer_t<decltype(sel)>>(x, n, x_stride, q, nq, q_stride, d, metric,
+                                                       cand, nc, k, out_scores, out_ids, nthreads);
+  };
+  // deep k (a two-level coarse quantizer's candidate centroids) buffers (reservoir.hpp)
   if (metric_larger_is_better(metric))
-    rerank_select<Larger>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k, out_scores,
-                          out_ids, nthreads);
+    detail::with_selection<float, Larger>(k, run);
   else
-    rerank_select<Smaller>(x, n, x_stride, q, nq, q_stride, d, metric, cand, nc, k, out_scores,
-                           out_ids, nthreads);
+    detail::with_selection<float, Smaller>(k, run);
 }
 
 void pairwise_scores(const float* x, int64_t n, int64_t x_stride, const float* q, int64_t nq,

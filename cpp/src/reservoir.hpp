@@ -178,5 +178,16 @@ class BufferedTopK {
 // From this k on, selections use BufferedTopK rather than a heap.
 constexpr int kBufferedFromK = 32;
 
+// Calls fn(static_cast<H*>(nullptr)) with H the selection for k: BufferedTopK<T, Cmp> for
+// deep k, else TopK<T, Cmp>. The one place a kernel's selection is picked by k; the
+// pointer only carries the type (fn reads it with std::remove_pointer_t<decltype(p)>).
+template <class T, class Cmp, class Fn>
+inline void with_selection(int k, Fn&& fn) {
+  if (k >= kBufferedFromK)
+    fn(static_cast<BufferedTopK<T, Cmp>*>(nullptr));
+  else
+    fn(static_cast<TopK<T, Cmp>*>(nullptr));
+}
+
 }  // namespace detail
 }  // namespace vecpress

@@ -1,24 +1,20 @@
 #include "vecpress/topk.hpp"
 
+#include <type_traits>
+
 #include "reservoir.hpp"
 #include "vecpress/parallel.hpp"
 
 namespace vecpress {
 namespace {
 
-template <class H>
-void select_into(const float* row, int64_t n, int k, float* vals, idx_t* ids) {
-  H h(vals, ids, k);
-  for (int64_t j = 0; j < n; ++j) h.push(row[j], j);
-  h.finalize();
-}
-
 template <class Cmp>
 void select_row(const float* row, int64_t n, int k, float* vals, idx_t* ids) {
-  if (k >= detail::kBufferedFromK)
-    select_into<detail::BufferedTopK<float, Cmp>>(row, n, k, vals, ids);
-  else
-    select_into<TopK<float, Cmp>>(row, n, k, vals, ids);
+  detail::with_selection<float, Cmp>(k, [&](auto* sel) {
+    std::remove_pointer_t<decltype(sel)> h(vals, ids, k);
+    for (int64_t j = 0; j < n; ++j) h.push(row[j], j);
+    h.finalize();
+  });
 }
 
 }  // namespace
