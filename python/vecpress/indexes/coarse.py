@@ -113,10 +113,8 @@ class TwoLevelCoarse(FlatCoarse):
         while take < groups and np.sort(sizes)[:take].sum() < wanted:
             take += 1  # enough even when the smallest groups rank first
         _, best = _core.flat_search(self.top, q, q.shape[1], metric, take, threads)
-        widest = int(sizes.max())
-        table = np.full((groups, widest), -1, np.int64)
-        col = np.arange(widest)
-        table[...] = np.where(col[None, :] < sizes[:, None], self.offsets[:-1, None] + col, -1)
+        col = np.arange(int(sizes.max()))
+        table = np.where(col[None, :] < sizes[:, None], self.offsets[:-1, None] + col, -1)
         return table[np.maximum(best, 0)].reshape(len(q), -1)
 
     def nearest(self, centroids: np.ndarray, x: np.ndarray, k: int, threads: int) -> tuple:
@@ -159,8 +157,8 @@ def _apportion(sizes: np.ndarray, total: int) -> np.ndarray:
     return share
 
 
-def balanced_centroids(coarse: FlatCoarse | TwoLevelCoarse, centroids: np.ndarray, x: np.ndarray,
-                  threads: int, rounds: int = 3, steps: int = 40) -> tuple:
+def balanced_centroids(coarse: FlatCoarse | TwoLevelCoarse, centroids: np.ndarray,
+                       x: np.ndarray, threads: int, rounds: int = 3, steps: int = 40) -> tuple:
     """Balanced assignment: (centroids, penalty) with penalty (nlist,) float32 >= 0 added to
     a list's squared distance when a vector picks among its ``BALANCE_CANDIDATES`` nearest
     centroids, so that crowded lists turn vectors away to their next-nearest one.
@@ -176,12 +174,11 @@ def balanced_centroids(coarse: FlatCoarse | TwoLevelCoarse, centroids: np.ndarra
     t = min(BALANCE_CANDIDATES, nlist)
     if t < 2:
         return centroids, penalty
-    rows = np.arange(n)
     for _ in range(rounds):
         d, near = coarse.nearest(centroids, x, t, threads)
         gap = float(np.median(d[:, 1] - d[:, 0])) or 1e-6
         for s in range(steps):
-            choice = near[rows, np.argmin(d + penalty[np.maximum(near, 0)], axis=1)]
+            choice = penalized_choice(d, near, penalty)
             sizes = np.bincount(choice, minlength=nlist)
             step = gap / (1 + s) ** 0.5
             penalty = np.maximum(0.0, penalty + step * (sizes / target - 1)).astype(np.float32)
@@ -195,6 +192,13 @@ def balanced_centroids(coarse: FlatCoarse | TwoLevelCoarse, centroids: np.ndarra
         held = sizes > 0
         centroids[held] = (sums[held] / sizes[held, None]).astype(np.float32)
     return np.ascontiguousarray(centroids), penalty
+
+
+def penalized_choice(d: np.ndarray, near: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """The list (n,) each row picks among its candidates near (n, t) int64 (-1 pads) at
+    squared distances d (n, t): the least d plus the list's penalty (nlist,) float32."""
+    cost = d + np.where(near >= 0, penalty[np.maximum(near, 0)], np.inf)
+    return near[np.arange(len(near)), np.argmin(cost, axis=1)]
 
 
 # balanced assignment: a vector chooses among this many nearest centroids

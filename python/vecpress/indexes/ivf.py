@@ -30,6 +30,7 @@ from .coarse import (
     TwoLevelCoarse,
     balanced_centroids,
     coarse_for,
+    penalized_choice,
 )
 from .coded import CodedIndex, fastscan_rescore, refuse_retraining
 
@@ -314,8 +315,7 @@ class IVFIndex(CodedIndex):
         if self._penalty is None:
             return self._coarse.nearest(self.centroids, x, 1, t)[1][:, 0]
         d, near = self._coarse.nearest(self.centroids, x, BALANCE_CANDIDATES, t)
-        pick = np.argmin(d + np.where(near >= 0, self._penalty[np.maximum(near, 0)], np.inf), 1)
-        return near[np.arange(len(x)), pick]
+        return penalized_choice(d, near, self._penalty)
 
     def _residuals(self, x: np.ndarray, lists: np.ndarray) -> np.ndarray:
         if not self.by_residual:
