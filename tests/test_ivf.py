@@ -400,12 +400,13 @@ def test_rabitq_lists_bad_input(data, tmp_path):
         assert_refused(tmp_path / "bad.vp", kind, params, {**arrays, "codes": codes})
 
 
-@pytest.mark.parametrize("codec", ["pq4", "rabitq"])
-def test_fastscan_kernels_refuse_row_numbers_past_the_index(data, codec):
+@pytest.mark.parametrize("codec", ["pq4", "rabitq", "pq8"])
+def test_list_scans_refuse_row_numbers_past_the_index(data, codec):
     """The scans check the rows they read (not every row up front, which cost a one-query
     search as much as its scan): a row map pointing past the index raises KernelError."""
     x, q = data
-    qz = vp.ProductQuantizer(64, 16, 4) if codec == "pq4" else vp.RaBitQuantizer(64)
+    qz = {"pq4": lambda: vp.ProductQuantizer(64, 16, 4), "rabitq": lambda: vp.RaBitQuantizer(64),
+          "pq8": lambda: vp.ProductQuantizer(64, 16, 8)}[codec]()
     ivf = vp.IVFIndex(64, 4, qz, nprobe=4)
     ivf.train(x)
     ivf.add(x[:500])
@@ -417,9 +418,12 @@ def test_fastscan_kernels_refuse_row_numbers_past_the_index(data, codec):
         if codec == "pq4":
             vp._core.ivf_fastscan_search(ivf.quantizer._tables(q[:2], "ip"), packed, bad, boff,
                                          ivf._codes.data, probes, None, True, 5, 0, 1)
-        else:
+        elif codec == "rabitq":
             vp._core.ivf_rabitq_search(ivf.quantizer.rotate(q[:2]), 1.0, packed, bad, boff, 500,
                                        probes, None, True, 5, 1)
+        else:
+            vp._core.ivf_adc_search_u8(ivf._byte_tables(q[:2]), packed, bad, boff, 500, probes,
+                                       None, None, True, 5, 1)
 
 
 def test_soar_second_list_minimises_the_spill_loss(data):

@@ -36,9 +36,9 @@ const float* probe_biases(const Matrix<int64_t>& P, const py::object& probe_bias
 void bind_ivf(py::module_& m) {
   m.def(
       "ivf_adc_search_u8",
-      [](py::array tables, py::array codes, py::array rows, py::array offsets, py::array probes,
-         py::object probe_bias, py::object row_bias, bool largest, int k, int nthreads,
-         py::object allow) {
+      [](py::array tables, py::array codes, py::array rows, py::array offsets, int64_t n,
+         py::array probes, py::object probe_bias, py::object row_bias, bool largest, int k,
+         int nthreads, py::object allow) {
         auto C = matrix<uint8_t>(codes, "codes");
         auto T = f32_tensor3(tables, "tables", "(nq, M, 256)", C.cols, 256);
         auto R = vector<int64_t>(rows, "rows", C.rows);
@@ -48,18 +48,20 @@ void bind_ivf(py::module_& m) {
         const float* rb = nullptr;
         if (!row_bias.is_none()) rb = vector<float>(row_bias.cast<py::array>(), "row_bias", C.rows).first;
         check_k(k);
-        const uint64_t* ap = row_filter(allow, C.rows);
+        if (n < 0) throw py::value_error("n must be non-negative");
+        const uint64_t* ap = row_filter(allow, n);  // a bit per row, not per grouped code
         TopKOut<> out(T.d0, k);
         {
           py::gil_scoped_release nogil;
-          ivf_adc_search_u8(T.ptr, T.d0, C.cols, C.ptr, R.first, offs, nlist, P.ptr, pb, P.cols,
-                            rb, largest, k, out.vp, out.ip, nthreads, ap);
+          // rows are checked as the scan reads them
+          ivf_adc_search_u8(T.ptr, T.d0, C.cols, C.ptr, R.first, n, offs, nlist, P.ptr, pb,
+                            P.cols, rb, largest, k, out.vp, out.ip, nthreads, ap);
         }
         return out.result();
       },
-      py::arg("tables"), py::arg("codes"), py::arg("rows"), py::arg("offsets"), py::arg("probes"),
-      py::arg("probe_bias"), py::arg("row_bias"), py::arg("largest"), py::arg("k"),
-      py::arg("nthreads") = 0, py::arg("allow") = py::none(),
+      py::arg("tables"), py::arg("codes"), py::arg("rows"), py::arg("offsets"), py::arg("n"),
+      py::arg("probes"), py::arg("probe_bias"), py::arg("row_bias"), py::arg("largest"),
+      py::arg("k"), py::arg("nthreads") = 0, py::arg("allow") = py::none(),
       "Top-k rows (nq, k) over the probed lists of grouped codes; see vecpress/ivf.hpp.");
 
   m.def(

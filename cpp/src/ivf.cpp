@@ -36,7 +36,7 @@ void score_block(const float* T, int64_t M, const uint8_t* codes, int64_t nx, fl
 
 template <class Cmp>
 void scan_query(const float* T, int64_t M, const uint8_t* codes, const idx_t* rows,
-                const int64_t* offsets, int64_t nlist, const int64_t* probes,
+                int64_t n_rows, const int64_t* offsets, int64_t nlist, const int64_t* probes,
                 const float* pbias, int64_t nprobe, const float* row_bias, int k, float* ov,
                 idx_t* oi, const uint64_t* allow) {
   TopK<float, Cmp> heap(ov, oi, k, allow);
@@ -51,6 +51,7 @@ void scan_query(const float* T, int64_t M, const uint8_t* codes, const idx_t* ro
       score_block(T, M, codes + s * M, nx, buf);
       for (int64_t j = 0; j < nx; ++j) {
         if (rows[s + j] < 0) continue;  // a removed row (the caller remaps instead of regrouping)
+        VP_CHECK(rows[s + j] < n_rows, "ivf_adc_search_u8: rows holds a row number >= n");
         float v = buf[j] + bias;
         if (row_bias) v += row_bias[s + j];
         heap.push(v, rows[s + j]);
@@ -63,7 +64,7 @@ void scan_query(const float* T, int64_t M, const uint8_t* codes, const idx_t* ro
 }  // namespace
 
 void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t* codes,
-                       const idx_t* rows, const int64_t* offsets, int64_t nlist,
+                       const idx_t* rows, int64_t n_rows, const int64_t* offsets, int64_t nlist,
                        const int64_t* probes, const float* probe_bias, int64_t nprobe,
                        const float* row_bias, bool largest, int k, float* out_scores,
                        idx_t* out_rows, int nthreads, const uint64_t* allow) {
@@ -75,10 +76,10 @@ void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t
     float* ov = out_scores + q * k;
     idx_t* oi = out_rows + q * k;
     if (largest)
-      scan_query<Larger>(T, M, codes, rows, offsets, nlist, pr, pb, nprobe, row_bias, k, ov, oi,
+      scan_query<Larger>(T, M, codes, rows, n_rows, offsets, nlist, pr, pb, nprobe, row_bias, k, ov, oi,
                          allow);
     else
-      scan_query<Smaller>(T, M, codes, rows, offsets, nlist, pr, pb, nprobe, row_bias, k, ov, oi,
+      scan_query<Smaller>(T, M, codes, rows, n_rows, offsets, nlist, pr, pb, nprobe, row_bias, k, ov, oi,
                           allow);
   });
 }

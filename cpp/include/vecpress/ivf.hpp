@@ -18,8 +18,10 @@ namespace vecpress {
 // Top-k per query, best first (largest: IP-like scores; else smallest), padded
 // with row -1. Scores of one code are summed in the order of adc_search_u8's
 // one-query path, so with zero offsets a list scan gives the flat scan's scores.
+// rows: the row (< n_rows, or -1 for a skipped slot) of each grouped code; a row may
+// appear in several lists (SOAR). allow, when given, holds ceil(n_rows / 64) words.
 void ivf_adc_search_u8(const float* tables, int64_t nq, int64_t M, const uint8_t* codes,
-                       const idx_t* rows, const int64_t* offsets, int64_t nlist,
+                       const idx_t* rows, int64_t n_rows, const int64_t* offsets, int64_t nlist,
                        const int64_t* probes, const float* probe_bias, int64_t nprobe,
                        const float* row_bias, bool largest, int k, float* out_scores,
                        idx_t* out_rows, int nthreads, const uint64_t* allow = nullptr);

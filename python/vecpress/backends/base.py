@@ -73,8 +73,8 @@ class Backend:
     def binary_asym_tables(self, q, d: int, threads: int):
         raise NotImplementedError
 
-    def ivf_adc_search_u8(self, tables, codes, rows, offsets, probes, probe_bias, row_bias,
-                          largest: bool, k: int, threads: int, allow=None):
+    def ivf_adc_search_u8(self, tables, codes, rows, offsets, n: int, probes, probe_bias,
+                          row_bias, largest: bool, k: int, threads: int, allow=None):
         raise NotImplementedError
 
     def ivf_fastscan_search(self, tables, packed, rows, block_offsets, row_codes, probes,

@@ -40,9 +40,9 @@ class CpuBackend(Backend):
     def binary_asym_tables(self, q, d, threads):
         return _core.binary_asym_tables(q, d, threads)
 
-    def ivf_adc_search_u8(self, tables, codes, rows, offsets, probes, probe_bias, row_bias,
+    def ivf_adc_search_u8(self, tables, codes, rows, offsets, n, probes, probe_bias, row_bias,
                           largest, k, threads, allow=None):
-        return _core.ivf_adc_search_u8(tables, codes, rows, offsets, probes, probe_bias,
+        return _core.ivf_adc_search_u8(tables, codes, rows, offsets, n, probes, probe_bias,
                                        row_bias, largest, k, threads, allow)
 
     def ivf_fastscan_search(self, tables, packed, rows, block_offsets, row_codes, probes,

@@ -460,9 +460,10 @@ class IVFIndex(CodedIndex):
                                                         n_candidates, rescore, t,
                                                         allow=params.allow))
                 else:
-                    parts.append(be.ivf_adc_search_u8(tables, codes, rows, offsets, probes, bias,
-                                                      term, largest, n_candidates, t,
-                                                      allow=_cover(params.allow, len(codes))))
+                    parts.append(be.ivf_adc_search_u8(tables, codes, rows, offsets,
+                                                      len(self._codes), probes, bias, term,
+                                                      largest, n_candidates, t,
+                                                      allow=params.allow))
         if len(parts) == 1 and not self.soar:
             return parts[0]
         scores = np.concatenate([p[0] for p in parts], axis=1)
@@ -675,11 +676,3 @@ def _drop_repeats(scores: np.ndarray, rows: np.ndarray, largest: bool) -> tuple:
     rows = np.where(repeat, -1, rows)
     return np.where(rows >= 0, scores, -np.inf if largest else np.inf).astype(np.float32), rows
 
-
-def _cover(allow: np.ndarray | None, entries: int) -> np.ndarray | None:
-    """The row filter padded to the words the byte-table scan checks it against (one bit
-    per layout entry): soar's layouts hold more entries than the index holds rows."""
-    words = -(-entries // 64)
-    if allow is None or len(allow) >= words:
-        return allow
-    return np.concatenate([allow, np.zeros(words - len(allow), np.uint64)])
